@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Runs the whole vltava test suite: formatting, clippy, cargo tests (unit tests,
+# protocol fixtures, the rdkafka compat test), the Python client suites, and the
+# optional third-party suites. Meant for a fresh Debian 12 machine, as root,
+# with no stdin; installs what is missing. Idempotent: safe to run twice.
+#
+# Environment:
+#   VLTAVA_SKIP_INSTALL=1   do not apt-get / pip install anything
+#   PYTEST_ARGS="..."       extra arguments for pytest (e.g. "-k kcat -x")
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO=$(pwd)
+export DEBIAN_FRONTEND=noninteractive
+export CARGO_TERM_COLOR=never
+START=$(date +%s)
+FAILED=()
+
+section() {
+    printf '\n==================== %s ====================\n' "$*"
+}
+
+# Runs one step, records its failure and keeps going so one run reports everything.
+step() {
+    local name=$1
+    shift
+    section "$name"
+    local t0=$SECONDS
+    if "$@" </dev/null; then
+        printf -- '---- %s: OK (%ss)\n' "$name" $((SECONDS - t0))
+    else
+        local rc=$?
+        printf -- '---- %s: FAILED with exit code %s (%ss)\n' "$name" "$rc" $((SECONDS - t0))
+        FAILED+=("$name")
+    fi
+}
+
+# ------------------------------------------------------------------ install
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi
+}
+
+install_apt_packages() {
+    # kcat: the kcat suite. build-essential + pkg-config: rdkafka-sys builds the
+    # bundled librdkafka with ./configure && make. zlib1g-dev: librdkafka's gzip
+    # (libz-sys links the system zlib when it finds it). curl/ca-certificates:
+    # rustup, only when cargo is missing.
+    local wanted=(kcat build-essential pkg-config zlib1g-dev ca-certificates curl)
+    local missing=()
+    local pkg
+    for pkg in "${wanted[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+            missing+=("$pkg")
+        fi
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        echo "apt packages present: ${wanted[*]}"
+        return 0
+    fi
+    echo "installing apt packages: ${missing[*]}"
+    as_root apt-get update -q
+    as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+install_rust() {
+    if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    if ! command -v cargo >/dev/null 2>&1; then
+        echo "cargo not found: installing the stable toolchain with rustup"
+        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
+            sh -s -- -y -q --profile minimal --component rustfmt,clippy
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    if command -v rustup >/dev/null 2>&1; then
+        cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+        cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+    fi
+    cargo --version
+}
+
+pip_install() {
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "$@" ||
+        python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+            --break-system-packages "$@"
+}
+
+install_python_packages() {
+    if ! command -v python3 >/dev/null 2>&1; then
+        as_root apt-get update -q
+        as_root apt-get install -y -q --no-install-recommends python3 python3-pip
+    fi
+    # module to import -> pip requirement. kafka-python needs python-snappy, lz4
+    # and zstandard for its snappy/lz4/zstd codecs (gzip is in the stdlib).
+    local -A reqs=(
+        [pytest]="pytest"
+        [confluent_kafka]="confluent-kafka"
+        [kafka]="kafka-python>=2.2"
+        [snappy]="python-snappy"
+        [lz4.frame]="lz4"
+        [zstandard]="zstandard"
+    )
+    local missing=()
+    local mod
+    for mod in "${!reqs[@]}"; do
+        python3 -c "import $mod" >/dev/null 2>&1 || missing+=("${reqs[$mod]}")
+    done
+    # kafka-python 2.0.x lacks the admin/consumer APIs the suite uses.
+    if python3 -c "import kafka" >/dev/null 2>&1 &&
+        ! python3 -c 'import kafka,sys; sys.exit(tuple(map(int, kafka.__version__.split(".")[:2])) < (2, 2))'; then
+        missing+=("kafka-python>=2.2")
+    fi
+    if [ ${#missing[@]} -eq 0 ]; then
+        echo "python packages present"
+        return 0
+    fi
+    echo "installing python packages: ${missing[*]}"
+    pip_install "${missing[@]}"
+}
+
+section "environment"
+echo "repo: $REPO"
+echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  cores: $(nproc)"
+if [ "${VLTAVA_SKIP_INSTALL:-0}" != 1 ]; then
+    section "install prerequisites"
+    install_apt_packages
+    install_rust
+    install_python_packages
+else
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+python3 --version
+command -v kcat >/dev/null && kcat -V 2>&1 | head -1 || echo "kcat: not installed"
+
+# --------------------------------------------------------------------- run
+step "cargo fmt --check" cargo fmt --all -- --check
+step "cargo clippy" cargo clippy --all-targets -- -D warnings
+# Debug build: the tests below use target/debug/vltava (fast to build, fast enough).
+step "cargo build" cargo build --bins
+step "cargo test" cargo test --all-targets
+
+if [ -x target/debug/vltava ]; then
+    # shellcheck disable=SC2086  # PYTEST_ARGS is a list of words on purpose
+    step "python client suites (pytest)" \
+        env VLTAVA_BIN="$REPO/target/debug/vltava" \
+        python3 -m pytest -q -p no:cacheprovider ${PYTEST_ARGS:-} compat-tests/python
+else
+    section "python client suites (pytest)"
+    echo "---- skipped: target/debug/vltava was not built"
+    FAILED+=("python client suites (pytest): no broker binary")
+fi
+
+for suite in librdkafka kafka-python-suite; do
+    if [ -f "compat-tests/$suite/run.sh" ]; then
+        step "third-party suite: $suite" \
+            env VLTAVA_BIN="$REPO/target/debug/vltava" bash "compat-tests/$suite/run.sh"
+    else
+        section "third-party suite: $suite"
+        echo "---- not present (compat-tests/$suite/run.sh), skipped"
+    fi
+done
+
+# ------------------------------------------------------------------ summary
+section "summary"
+echo "total time: $(($(date +%s) - START))s"
+if [ ${#FAILED[@]} -gt 0 ]; then
+    echo "FAILED steps:"
+    printf '  - %s\n' "${FAILED[@]}"
+    exit 1
+fi
+echo "all steps passed"

@@ -1,0 +1,317 @@
+//! Topic-level configs: names, types, defaults (from the broker's config), validation,
+//! and the mapping onto the storage layer's `LogConfig`.
+
+use std::collections::BTreeMap;
+
+use super::BrokerConfig;
+use crate::storage::{LogConfig, TimestampType};
+
+/// Kafka's config value types, as DescribeConfigs (v3+) reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    Boolean = 1,
+    String = 2,
+    Int = 3,
+    Long = 5,
+    Double = 6,
+    List = 7,
+}
+
+/// One topic config: its name, the broker key it falls back to, and its type.
+pub struct TopicConfigDef {
+    pub name: &'static str,
+    /// The broker config that supplies the default (a synonym in DescribeConfigs).
+    pub broker_key: Option<&'static str>,
+    pub kind: ConfigType,
+    /// Kafka's default when neither the topic nor the broker sets it.
+    pub default: &'static str,
+}
+
+const fn def(
+    name: &'static str,
+    broker_key: Option<&'static str>,
+    kind: ConfigType,
+    default: &'static str,
+) -> TopicConfigDef {
+    TopicConfigDef {
+        name,
+        broker_key,
+        kind,
+        default,
+    }
+}
+
+const BOOLEAN: ConfigType = ConfigType::Boolean;
+const STRING: ConfigType = ConfigType::String;
+const INT: ConfigType = ConfigType::Int;
+const LONG: ConfigType = ConfigType::Long;
+const DOUBLE: ConfigType = ConfigType::Double;
+const LIST: ConfigType = ConfigType::List;
+
+/// Every topic config Apache Kafka 4.0 knows, in its alphabetical order.
+pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
+    def("cleanup.policy", Some("log.cleanup.policy"), LIST, "delete"),
+    def("compression.gzip.level", Some("compression.gzip.level"), INT, "-1"),
+    def("compression.lz4.level", Some("compression.lz4.level"), INT, "9"),
+    def("compression.type", Some("compression.type"), STRING, "producer"),
+    def("compression.zstd.level", Some("compression.zstd.level"), INT, "3"),
+    def("delete.retention.ms", Some("log.cleaner.delete.retention.ms"), LONG, "86400000"),
+    def("file.delete.delay.ms", Some("log.segment.delete.delay.ms"), LONG, "60000"),
+    def("flush.messages", Some("log.flush.interval.messages"), LONG, "9223372036854775807"),
+    def("flush.ms", Some("log.flush.interval.ms"), LONG, "9223372036854775807"),
+    def("follower.replication.throttled.replicas", None, LIST, ""),
+    def("index.interval.bytes", Some("log.index.interval.bytes"), INT, "4096"),
+    def("leader.replication.throttled.replicas", None, LIST, ""),
+    def("local.retention.bytes", Some("log.local.retention.bytes"), LONG, "-2"),
+    def("local.retention.ms", Some("log.local.retention.ms"), LONG, "-2"),
+    def("max.compaction.lag.ms", Some("log.cleaner.max.compaction.lag.ms"), LONG, "9223372036854775807"),
+    def("max.message.bytes", Some("message.max.bytes"), INT, "1048588"),
+    def("message.timestamp.after.max.ms", Some("log.message.timestamp.after.max.ms"), LONG, "3600000"),
+    def("message.timestamp.before.max.ms", Some("log.message.timestamp.before.max.ms"), LONG, "9223372036854775807"),
+    def("message.timestamp.type", Some("log.message.timestamp.type"), STRING, "CreateTime"),
+    def("min.cleanable.dirty.ratio", Some("log.cleaner.min.cleanable.ratio"), DOUBLE, "0.5"),
+    def("min.compaction.lag.ms", Some("log.cleaner.min.compaction.lag.ms"), LONG, "0"),
+    def("min.insync.replicas", Some("min.insync.replicas"), INT, "1"),
+    def("preallocate", Some("log.preallocate"), BOOLEAN, "false"),
+    def("remote.log.copy.disable", None, BOOLEAN, "false"),
+    def("remote.log.delete.on.disable", None, BOOLEAN, "false"),
+    def("remote.storage.enable", None, BOOLEAN, "false"),
+    def("retention.bytes", Some("log.retention.bytes"), LONG, "-1"),
+    def("retention.ms", Some("log.retention.ms"), LONG, "604800000"),
+    def("segment.bytes", Some("log.segment.bytes"), INT, "1073741824"),
+    def("segment.index.bytes", Some("log.index.size.max.bytes"), INT, "10485760"),
+    def("segment.jitter.ms", Some("log.roll.jitter.ms"), LONG, "0"),
+    def("segment.ms", Some("log.roll.ms"), LONG, "604800000"),
+    def("unclean.leader.election.enable", Some("unclean.leader.election.enable"), BOOLEAN, "false"),
+];
+
+/// Looks a topic config up by name.
+pub fn lookup(name: &str) -> Option<&'static TopicConfigDef> {
+    TOPIC_CONFIGS.iter().find(|d| d.name == name)
+}
+
+/// Why a topic config was refused (becomes INVALID_CONFIG with this message).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidTopicConfig(pub String);
+
+/// Checks one topic config value.
+pub fn validate(name: &str, value: Option<&str>) -> Result<(), InvalidTopicConfig> {
+    let def = lookup(name)
+        .ok_or_else(|| InvalidTopicConfig(format!("Unknown topic config name: {name}")))?;
+    let Some(value) = value else {
+        return Err(InvalidTopicConfig(format!(
+            "Null value not supported for topic config {name}"
+        )));
+    };
+    let bad = |why: &str| InvalidTopicConfig(format!("Invalid value {value} for configuration {name}: {why}"));
+    match def.kind {
+        ConfigType::Boolean => {
+            if !value.eq_ignore_ascii_case("true") && !value.eq_ignore_ascii_case("false") {
+                return Err(bad("Expected value to be either true or false"));
+            }
+        }
+        ConfigType::Int => {
+            value.trim().parse::<i32>().map_err(|_| bad("Not a number of type INT"))?;
+        }
+        ConfigType::Long => {
+            value.trim().parse::<i64>().map_err(|_| bad("Not a number of type LONG"))?;
+        }
+        ConfigType::Double => {
+            value.trim().parse::<f64>().map_err(|_| bad("Not a number of type DOUBLE"))?;
+        }
+        ConfigType::String | ConfigType::List => {}
+    }
+    match name {
+        "cleanup.policy" => {
+            for p in value.split(',').map(str::trim) {
+                if p != "delete" && p != "compact" {
+                    return Err(bad("String must be one of: compact, delete"));
+                }
+            }
+        }
+        "message.timestamp.type" if value != "CreateTime" && value != "LogAppendTime" => {
+            return Err(bad("String must be one of: CreateTime, LogAppendTime"));
+        }
+        "compression.type" if value != "producer" => {
+            // Recompressing on the broker would mean decoding every produced batch.
+            return Err(bad(
+                "vltava stores batches as the producer compressed them; only `producer` is supported",
+            ));
+        }
+        "segment.bytes" if parse_i64(value) < 14 => return Err(bad("Value must be at least 14")),
+        "segment.ms" | "index.interval.bytes" if parse_i64(value) < 1 => {
+            return Err(bad("Value must be at least 1"));
+        }
+        "max.message.bytes" | "min.insync.replicas" if parse_i64(value) < 0 => {
+            return Err(bad("Value must be at least 0"));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn parse_i64(v: &str) -> i64 {
+    v.trim().parse().unwrap_or(i64::MIN)
+}
+
+/// Where a config's effective value came from (DescribeConfigs' config_source).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    Topic = 1,
+    StaticBroker = 4,
+    Default = 5,
+}
+
+/// The effective value of a topic config with its source and synonyms (most specific first).
+pub struct Resolved {
+    pub value: String,
+    pub source: ConfigSource,
+    pub synonyms: Vec<(String, String, ConfigSource)>,
+}
+
+/// Resolves a topic config against the topic's overrides and the broker's config.
+pub fn resolve(
+    def: &TopicConfigDef,
+    overrides: &BTreeMap<String, String>,
+    broker: &BrokerConfig,
+) -> Resolved {
+    let mut synonyms = Vec::new();
+    if let Some(v) = overrides.get(def.name) {
+        synonyms.push((def.name.to_string(), v.clone(), ConfigSource::Topic));
+    }
+    if let Some(bk) = def.broker_key {
+        if let Some(v) = broker_value(bk, broker) {
+            synonyms.push((bk.to_string(), v, ConfigSource::StaticBroker));
+        }
+        synonyms.push((
+            bk.to_string(),
+            def.default.to_string(),
+            ConfigSource::Default,
+        ));
+    } else {
+        synonyms.push((
+            def.name.to_string(),
+            def.default.to_string(),
+            ConfigSource::Default,
+        ));
+    }
+    let (value, source) = {
+        let first = &synonyms[0];
+        (first.1.clone(), first.2)
+    };
+    Resolved {
+        value,
+        source,
+        synonyms,
+    }
+}
+
+/// A broker key's explicitly configured value, with the unit conversions Kafka applies
+/// (`log.retention.hours` is a synonym of `log.retention.ms`, and so on).
+fn broker_value(key: &str, broker: &BrokerConfig) -> Option<String> {
+    let e = &broker.explicit;
+    match key {
+        "log.retention.ms" => e
+            .get("log.retention.ms")
+            .cloned()
+            .or_else(|| e.contains_key("log.retention.minutes").then(|| broker.log.retention_ms.to_string()))
+            .or_else(|| e.contains_key("log.retention.hours").then(|| broker.log.retention_ms.to_string())),
+        "log.roll.ms" => e
+            .get("log.roll.ms")
+            .cloned()
+            .or_else(|| e.contains_key("log.roll.hours").then(|| broker.log.segment_ms.to_string())),
+        k => e.get(k).cloned(),
+    }
+}
+
+/// The effective numeric value of a topic config (topic override, broker config, default).
+pub fn effective_i64(name: &str, overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -> i64 {
+    lookup(name)
+        .map(|d| resolve(d, overrides, broker).value)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Builds the storage configuration of a topic from broker defaults plus its overrides.
+/// The overrides must have passed [`validate`].
+pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
+    let mut c = broker.log.clone();
+    let long = |k: &str| overrides.get(k).and_then(|v| v.trim().parse::<i64>().ok());
+    if let Some(v) = long("segment.bytes") {
+        c.segment_bytes = v.max(14) as u64;
+    }
+    if let Some(v) = long("segment.ms") {
+        c.segment_ms = v;
+    }
+    if let Some(v) = long("retention.ms") {
+        c.retention_ms = if v < 0 { -1 } else { v };
+    }
+    if let Some(v) = long("retention.bytes") {
+        c.retention_bytes = v;
+    }
+    if let Some(v) = long("index.interval.bytes") {
+        c.index_interval_bytes = v.clamp(1, u32::MAX as i64) as u32;
+    }
+    if let Some(v) = long("max.message.bytes") {
+        c.max_message_bytes = v.clamp(0, i32::MAX as i64) as i32;
+    }
+    if let Some(v) = long("flush.messages") {
+        c.flush_messages = v;
+    }
+    if let Some(v) = long("flush.ms") {
+        c.flush_ms = v;
+    }
+    if let Some(v) = long("file.delete.delay.ms") {
+        c.file_delete_delay_ms = v;
+    }
+    match overrides.get("message.timestamp.type").map(String::as_str) {
+        Some("LogAppendTime") => c.timestamp_type = TimestampType::LogAppendTime,
+        Some("CreateTime") => c.timestamp_type = TimestampType::CreateTime,
+        _ => {}
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_problem() {
+        assert!(validate("retention.ms", Some("1000")).is_ok());
+        assert!(validate("retention.ms", Some("soon")).is_err());
+        assert!(validate("no.such.config", Some("1")).is_err());
+        assert!(validate("cleanup.policy", Some("compact,delete")).is_ok());
+        assert!(validate("cleanup.policy", Some("shred")).is_err());
+        assert!(validate("segment.bytes", Some("1")).is_err());
+        assert!(validate("retention.ms", None).is_err());
+    }
+
+    #[test]
+    fn overrides_reach_the_log_config() {
+        let broker = BrokerConfig::load(None, &[]).unwrap();
+        let mut o = BTreeMap::new();
+        o.insert("retention.ms".to_string(), "1234".to_string());
+        o.insert("message.timestamp.type".to_string(), "LogAppendTime".to_string());
+        let c = log_config(&broker, &o);
+        assert_eq!(c.retention_ms, 1234);
+        assert_eq!(c.timestamp_type, TimestampType::LogAppendTime);
+    }
+
+    #[test]
+    fn resolution_orders_synonyms() {
+        let broker =
+            BrokerConfig::load(None, &["log.retention.hours=1".to_string()]).unwrap();
+        let d = lookup("retention.ms").unwrap();
+        let r = resolve(d, &BTreeMap::new(), &broker);
+        assert_eq!(r.value, "3600000");
+        assert_eq!(r.source, ConfigSource::StaticBroker);
+        let mut o = BTreeMap::new();
+        o.insert("retention.ms".to_string(), "5".to_string());
+        let r = resolve(d, &o, &broker);
+        assert_eq!(r.value, "5");
+        assert_eq!(r.source, ConfigSource::Topic);
+        assert_eq!(r.synonyms.len(), 3);
+    }
+}

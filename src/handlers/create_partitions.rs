@@ -1,0 +1,53 @@
+//! CreatePartitions (key 37): raise a topic's partition count.
+
+use std::collections::HashSet;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+use crate::protocol::{Request, errors};
+
+pub async fn handle(
+    broker: &Broker,
+    _req: &Request,
+    msg: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let mut seen = HashSet::new();
+    let duplicates: HashSet<String> = msg
+        .topics
+        .iter()
+        .filter(|t| !seen.insert(t.name.0.as_str().to_string()))
+        .map(|t| t.name.0.as_str().to_string())
+        .collect();
+    let results = msg
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.name.0.as_str().to_string();
+            let base = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+            if duplicates.contains(&name) {
+                return base
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(StrBytes::from_static_str(
+                        "Duplicate topic in request.",
+                    )));
+            }
+            let assignments: Vec<Vec<i32>> = t
+                .assignments
+                .unwrap_or_default()
+                .iter()
+                .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+                .collect();
+            match broker.create_partitions(&name, t.count, &assignments, msg.validate_only) {
+                Ok(()) => base,
+                Err(e) => base
+                    .with_error_code(errors::topic_error(&e).code())
+                    .with_error_message(Some(StrBytes::from_string(e.to_string()))),
+            }
+        })
+        .collect();
+    CreatePartitionsResponse::default().with_results(results)
+}

@@ -1,0 +1,44 @@
+//! DescribeCluster (key 60): this broker, the cluster id and the controller.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::metadata::{CLUSTER_OPS_ALL, OPS_NOT_REQUESTED};
+use crate::broker::Broker;
+use crate::protocol::Request;
+
+/// Endpoint types (v1+): 1 = brokers, 2 = controllers.
+const ENDPOINT_BROKERS: i8 = 1;
+
+pub async fn handle(
+    broker: &Broker,
+    _req: &Request,
+    msg: DescribeClusterRequest,
+) -> DescribeClusterResponse {
+    let resp = DescribeClusterResponse::default()
+        .with_endpoint_type(msg.endpoint_type)
+        .with_cluster_id(StrBytes::from_string(broker.metadata.cluster_id().to_string()))
+        .with_controller_id(BrokerId(broker.node_id()))
+        .with_cluster_authorized_operations(if msg.include_cluster_authorized_operations {
+            CLUSTER_OPS_ALL
+        } else {
+            OPS_NOT_REQUESTED
+        });
+    if msg.endpoint_type != ENDPOINT_BROKERS {
+        return resp
+            .with_error_code(ResponseError::UnsupportedEndpointType.code())
+            .with_error_message(Some(StrBytes::from_static_str(
+                "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER",
+            )))
+            .with_controller_id(BrokerId(-1));
+    }
+    let e = broker.endpoint();
+    resp.with_brokers(vec![
+        DescribeClusterBroker::default()
+            .with_broker_id(BrokerId(broker.node_id()))
+            .with_host(StrBytes::from_string(e.host.clone()))
+            .with_port(e.port as i32),
+    ])
+}

@@ -1,0 +1,175 @@
+//! DescribeConfigs (key 32): topic configs (with sources and synonyms) and the broker
+//! configs vltava has, with Kafka's defaults.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+use crate::config::topic::{self as topic_config, ConfigSource, ConfigType};
+use crate::controller::topic_name;
+use crate::protocol::Request;
+
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+
+/// Broker configs vltava honours, with their types and Kafka's defaults (`None`: null).
+const BROKER_CONFIGS: &[(&str, ConfigType, Option<&str>)] = &[
+    ("advertised.listeners", ConfigType::String, None),
+    ("auto.create.topics.enable", ConfigType::Boolean, Some("true")),
+    ("broker.id", ConfigType::Int, Some("-1")),
+    ("default.replication.factor", ConfigType::Int, Some("1")),
+    ("delete.topic.enable", ConfigType::Boolean, Some("true")),
+    ("listeners", ConfigType::String, Some("PLAINTEXT://127.0.0.1:9092")),
+    ("log.dir", ConfigType::String, Some("/tmp/vltava-logs")),
+    ("log.dirs", ConfigType::String, None),
+    ("log.flush.interval.messages", ConfigType::Long, Some("9223372036854775807")),
+    ("log.flush.interval.ms", ConfigType::Long, None),
+    ("log.flush.scheduler.interval.ms", ConfigType::Long, Some("9223372036854775807")),
+    ("log.index.interval.bytes", ConfigType::Int, Some("4096")),
+    ("log.message.timestamp.type", ConfigType::String, Some("CreateTime")),
+    ("log.retention.bytes", ConfigType::Long, Some("-1")),
+    ("log.retention.check.interval.ms", ConfigType::Long, Some("300000")),
+    ("log.retention.hours", ConfigType::Int, Some("168")),
+    ("log.retention.minutes", ConfigType::Int, None),
+    ("log.retention.ms", ConfigType::Long, None),
+    ("log.roll.hours", ConfigType::Int, Some("168")),
+    ("log.roll.ms", ConfigType::Long, None),
+    ("log.segment.bytes", ConfigType::Int, Some("1073741824")),
+    ("log.segment.delete.delay.ms", ConfigType::Long, Some("60000")),
+    ("message.max.bytes", ConfigType::Int, Some("1048588")),
+    ("node.id", ConfigType::Int, Some("-1")),
+    ("num.partitions", ConfigType::Int, Some("1")),
+    ("socket.request.max.bytes", ConfigType::Int, Some("104857600")),
+];
+
+pub async fn handle(
+    broker: &Broker,
+    req: &Request,
+    msg: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
+    let results = msg
+        .resources
+        .into_iter()
+        .map(|r| {
+            let keys: Option<Vec<String>> = r
+                .configuration_keys
+                .as_ref()
+                .map(|ks| ks.iter().map(|k| k.as_str().to_string()).collect());
+            let wanted = |name: &str| keys.as_ref().is_none_or(|ks| ks.iter().any(|k| k == name));
+            let base = DescribeConfigsResult::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone());
+            let name = r.resource_name.as_str();
+            let outcome = match r.resource_type {
+                RESOURCE_TOPIC => topic(broker, name, &wanted, msg.include_synonyms),
+                RESOURCE_BROKER => broker_configs(broker, name, &wanted, msg.include_synonyms),
+                t => Err((
+                    ResponseError::InvalidRequest,
+                    format!("Unsupported resource type {t} for DescribeConfigs"),
+                )),
+            };
+            match outcome {
+                Ok(configs) if req.version < 3 => base
+                    .with_configs(configs.into_iter().map(|c| c.with_config_type(0)).collect())
+                    .with_error_message(Some(StrBytes::default())),
+                Ok(configs) => base
+                    .with_configs(configs)
+                    .with_error_message(Some(StrBytes::default())),
+                Err((code, message)) => base
+                    .with_error_code(code.code())
+                    .with_error_message(Some(StrBytes::from_string(message))),
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+type Outcome = Result<Vec<DescribeConfigsResourceResult>, (ResponseError, String)>;
+
+fn topic(broker: &Broker, name: &str, wanted: &dyn Fn(&str) -> bool, synonyms: bool) -> Outcome {
+    if let Err(e) = topic_name::validate(name) {
+        return Err((ResponseError::InvalidTopicException, e));
+    }
+    let Some(meta) = broker.metadata.get(name) else {
+        return Err((
+            ResponseError::UnknownTopicOrPartition,
+            format!("Topic {name} does not exist."),
+        ));
+    };
+    Ok(topic_config::TOPIC_CONFIGS
+        .iter()
+        .filter(|d| wanted(d.name))
+        .map(|d| {
+            let r = topic_config::resolve(d, &meta.configs, &broker.config);
+            let mut entry = entry(d.name, Some(r.value), r.source, d.kind, false);
+            if synonyms {
+                entry.synonyms = r
+                    .synonyms
+                    .into_iter()
+                    .map(|(n, v, s)| {
+                        DescribeConfigsSynonym::default()
+                            .with_name(StrBytes::from_string(n))
+                            .with_value(Some(StrBytes::from_string(v)))
+                            .with_source(s as i8)
+                    })
+                    .collect();
+            }
+            entry
+        })
+        .collect())
+}
+
+fn broker_configs(
+    broker: &Broker,
+    name: &str,
+    wanted: &dyn Fn(&str) -> bool,
+    synonyms: bool,
+) -> Outcome {
+    let id = broker.node_id().to_string();
+    if !name.is_empty() && name != id {
+        return Err((
+            ResponseError::InvalidRequest,
+            format!("Unexpected broker id, expected {id} or empty string, but received {name}"),
+        ));
+    }
+    Ok(BROKER_CONFIGS
+        .iter()
+        .filter(|(n, _, _)| wanted(n))
+        .map(|(n, kind, default)| {
+            let explicit = broker.config.explicit.get(*n);
+            let (value, source) = match explicit {
+                Some(v) => (Some(v.clone()), ConfigSource::StaticBroker),
+                None => (default.map(str::to_string), ConfigSource::Default),
+            };
+            let mut e = entry(n, value.clone(), source, *kind, true);
+            if synonyms {
+                e.synonyms = vec![
+                    DescribeConfigsSynonym::default()
+                        .with_name(StrBytes::from_static_str(n))
+                        .with_value(value.map(StrBytes::from_string))
+                        .with_source(source as i8),
+                ];
+            }
+            e
+        })
+        .collect())
+}
+
+fn entry(
+    name: &str,
+    value: Option<String>,
+    source: ConfigSource,
+    kind: ConfigType,
+    read_only: bool,
+) -> DescribeConfigsResourceResult {
+    DescribeConfigsResourceResult::default()
+        .with_name(StrBytes::from_string(name.to_string()))
+        .with_value(value.map(StrBytes::from_string))
+        .with_read_only(read_only)
+        .with_config_source(source as i8)
+        .with_config_type(kind as i8)
+}

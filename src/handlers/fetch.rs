@@ -1,0 +1,200 @@
+//! Fetch (key 1): stored batches returned as they are, long polling on min_bytes /
+//! max_wait_ms, max_bytes and partition_max_bytes, topic ids from v13.
+//!
+//! Fetch sessions: every full fetch is answered as a full response with session id 0
+//! (no session is created), which clients accept; an incremental fetch naming a
+//! session gets FETCH_SESSION_ID_NOT_FOUND, as from a Kafka broker whose cache is empty.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::broker::Broker;
+use crate::protocol::{Request, errors};
+use crate::replication::purgatory;
+use crate::storage::PartitionLog;
+
+/// The leader epoch of every partition of a single broker.
+const LEADER_EPOCH: i32 = 0;
+
+/// One partition a fetch reads from, resolved once.
+struct Target {
+    topic_index: usize,
+    partition: i32,
+    fetch_offset: i64,
+    max_bytes: i32,
+    log: Result<Arc<PartitionLog>, ResponseError>,
+}
+
+pub async fn handle(broker: &Broker, req: &Request, msg: FetchRequest) -> FetchResponse {
+    let v = req.version;
+    if msg.session_id != 0 || !(msg.session_epoch == 0 || msg.session_epoch == -1) {
+        return FetchResponse::default()
+            .with_error_code(ResponseError::FetchSessionIdNotFound.code())
+            .with_session_id(0);
+    }
+    let replica_id = if v >= 15 {
+        msg.replica_state.replica_id.0
+    } else {
+        msg.replica_id.0
+    };
+    // Topics in response order, each with the name/id the client used.
+    let mut topics: Vec<(TopicName, Uuid)> = Vec::with_capacity(msg.topics.len());
+    let mut targets = Vec::new();
+    for t in &msg.topics {
+        let meta = if v >= 13 {
+            broker.metadata.get_by_id(t.topic_id).filter(|_| !t.topic_id.is_nil())
+        } else {
+            broker.metadata.get(t.topic.0.as_str())
+        };
+        let unknown = if v >= 13 {
+            ResponseError::UnknownTopicId
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
+        let topic_index = topics.len();
+        topics.push((t.topic.clone(), t.topic_id));
+        for p in &t.partitions {
+            let log = match &meta {
+                _ if replica_id >= 0 => Err(ResponseError::NotLeaderOrFollower),
+                None => Err(unknown),
+                Some(m) => match broker.partition(&m.name, p.partition) {
+                    None => Err(ResponseError::UnknownTopicOrPartition),
+                    Some(_) if p.current_leader_epoch > LEADER_EPOCH => {
+                        Err(ResponseError::UnknownLeaderEpoch)
+                    }
+                    Some(_) if p.current_leader_epoch >= 0 && p.current_leader_epoch < LEADER_EPOCH => {
+                        Err(ResponseError::FencedLeaderEpoch)
+                    }
+                    Some(log) => Ok(log),
+                },
+            };
+            targets.push(Target {
+                topic_index,
+                partition: p.partition,
+                fetch_offset: p.fetch_offset,
+                max_bytes: p.partition_max_bytes,
+                log,
+            });
+        }
+    }
+
+    // Subscribe before the first read so no append between read and wait is missed.
+    let mut watches: Vec<_> = targets
+        .iter()
+        .filter_map(|t| t.log.as_ref().ok().map(|l| l.subscribe()))
+        .collect();
+    let deadline = Instant::now() + Duration::from_millis(msg.max_wait_ms.max(0) as u64);
+    let min_bytes = msg.min_bytes.max(0) as usize;
+    let max_bytes = if msg.max_bytes <= 0 {
+        i32::MAX as usize
+    } else {
+        msg.max_bytes as usize
+    };
+    loop {
+        let (partitions, total, any_error) = read_all(&targets, max_bytes, msg.isolation_level, v);
+        let done = total >= min_bytes
+            || any_error
+            || Instant::now() >= deadline
+            || msg.max_wait_ms <= 0
+            || !purgatory::wait_any(&mut watches, deadline).await;
+        if done || Instant::now() >= deadline {
+            return build(v, topics, partitions);
+        }
+    }
+}
+
+/// Reads every target once; returns the partition data, total bytes, and whether any
+/// partition has an error (Kafka answers at once then).
+fn read_all(
+    targets: &[Target],
+    max_bytes: usize,
+    isolation_level: i8,
+    version: i16,
+) -> (Vec<(usize, PartitionData)>, usize, bool) {
+    let mut total = 0usize;
+    let mut any_error = false;
+    let mut out = Vec::with_capacity(targets.len());
+    for t in targets {
+        // Kafka answers read_committed fetches with an empty aborted-transaction list and
+        // read_uncommitted ones with null.
+        let data = PartitionData::default()
+            .with_partition_index(t.partition)
+            .with_preferred_read_replica(BrokerId(-1))
+            .with_aborted_transactions((isolation_level == 1).then(Vec::new));
+        let data = match &t.log {
+            Err(code) => {
+                any_error = true;
+                error(data, *code)
+            }
+            Ok(log) => {
+                let hw = log.log_end_offset();
+                let start = log.log_start_offset();
+                let data = data
+                    .with_high_watermark(hw)
+                    .with_last_stable_offset(hw)
+                    .with_log_start_offset(start);
+                let budget = (t.max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
+                // The first partition with data may exceed the limits by one batch (KIP-74).
+                let min_one = total == 0;
+                match log.read(t.fetch_offset, budget, min_one, hw) {
+                    Ok(bytes) => {
+                        total += bytes.len();
+                        data.with_records(Some(bytes))
+                    }
+                    Err(e) => {
+                        any_error = true;
+                        error(data, errors::storage_error(&e))
+                    }
+                }
+            }
+        };
+        // log_start_offset only exists from v5; -1 is its default.
+        let data = if version < 5 {
+            data.with_log_start_offset(-1)
+        } else {
+            data
+        };
+        out.push((t.topic_index, data));
+    }
+    (out, total, any_error)
+}
+
+fn error(data: PartitionData, code: ResponseError) -> PartitionData {
+    let data = data.with_error_code(code.code()).with_records(Some(Bytes::new()));
+    if code == ResponseError::OffsetOutOfRange {
+        data
+    } else {
+        data.with_high_watermark(-1)
+            .with_last_stable_offset(-1)
+            .with_log_start_offset(-1)
+    }
+}
+
+fn build(
+    version: i16,
+    topics: Vec<(TopicName, Uuid)>,
+    partitions: Vec<(usize, PartitionData)>,
+) -> FetchResponse {
+    let mut responses: Vec<FetchableTopicResponse> = topics
+        .into_iter()
+        .map(|(name, id)| {
+            let r = FetchableTopicResponse::default();
+            if version >= 13 {
+                r.with_topic_id(id)
+            } else {
+                r.with_topic(name)
+            }
+        })
+        .collect();
+    for (i, p) in partitions {
+        responses[i].partitions.push(p);
+    }
+    FetchResponse::default().with_session_id(0).with_responses(responses)
+}

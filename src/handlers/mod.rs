@@ -1,0 +1,149 @@
+//! One file per Kafka API, and the registry below: the only table of supported versions.
+//! ApiVersions is generated from it, and dispatch refuses anything outside it.
+//!
+//! A handler takes a decoded request and returns the response struct; it never sees
+//! sockets or frames, and reaches storage only through `Broker`.
+
+mod api_versions;
+mod create_partitions;
+mod create_topics;
+mod delete_topics;
+mod describe_cluster;
+mod describe_configs;
+mod fetch;
+mod init_producer_id;
+mod list_offsets;
+mod metadata;
+mod produce;
+
+use bytes::Bytes;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::Encodable;
+
+use crate::broker::Broker;
+use crate::protocol::{self, Request};
+
+/// What the connection does with a request once handled.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send this frame (response header + body, without the size prefix).
+    Respond(Bytes),
+    /// Send nothing (Produce with acks=0).
+    NoResponse,
+    /// Close the connection, logging the reason.
+    Close(String),
+}
+
+/// An API served by vltava with its version range.
+#[derive(Debug, Clone, Copy)]
+pub struct Api {
+    pub key: ApiKey,
+    pub min: i16,
+    pub max: i16,
+}
+
+const fn api(key: ApiKey, min: i16, max: i16) -> Api {
+    Api { key, min, max }
+}
+
+/// Every API and version vltava serves: Apache Kafka 4.0's ranges for these APIs.
+///
+/// Produce advertises v0–v2 as Apache Kafka 4.0 does (KAFKA-18659: librdkafka before 2.x
+/// derives feature flags from Produce v0–v2 being listed), although, as in Kafka 4.0,
+/// those versions themselves are not served (the connection is closed).
+pub const APIS: &[Api] = &[
+    api(ApiKey::Produce, 0, 12),
+    api(ApiKey::Fetch, 4, 17),
+    api(ApiKey::ListOffsets, 1, 10),
+    api(ApiKey::Metadata, 0, 13),
+    api(ApiKey::ApiVersions, 0, 4),
+    api(ApiKey::CreateTopics, 2, 7),
+    api(ApiKey::DeleteTopics, 1, 6),
+    api(ApiKey::InitProducerId, 0, 5),
+    api(ApiKey::DescribeConfigs, 1, 4),
+    api(ApiKey::CreatePartitions, 0, 3),
+    api(ApiKey::DescribeCluster, 0, 2),
+];
+
+/// The lowest Produce version that is really served (see [`APIS`]).
+const MIN_SERVED_PRODUCE: i16 = 3;
+
+/// The supported range of an API, if it is supported at all.
+pub fn supported(key: ApiKey) -> Option<Api> {
+    APIS.iter().copied().find(|a| a.key == key)
+}
+
+fn respond<T: Encodable>(req: &Request, body: &T) -> Outcome {
+    match protocol::encode_response(req.api_key, req.version, req.correlation_id, body) {
+        Ok(frame) => Outcome::Respond(frame),
+        Err(e) => Outcome::Close(format!(
+            "cannot encode {:?} v{} response: {e}",
+            req.api_key, req.version
+        )),
+    }
+}
+
+/// Decodes the body as `$ty`, runs `$handler(broker, &req, body)` and encodes the result.
+macro_rules! serve {
+    ($broker:expr, $req:expr, $ty:ty, $handler:path) => {{
+        let mut body = $req.body.clone();
+        match protocol::decode_body::<$ty>(&mut body, $req.version) {
+            Ok(msg) => {
+                let resp = $handler($broker, &$req, msg).await;
+                respond(&$req, &resp)
+            }
+            Err(e) => Outcome::Close(format!(
+                "malformed {:?} v{} request: {e}",
+                $req.api_key, $req.version
+            )),
+        }
+    }};
+}
+
+/// Routes one request to its handler.
+pub async fn dispatch(broker: &Broker, req: Request) -> Outcome {
+    let Some(api) = supported(req.api_key) else {
+        return Outcome::Close(format!("unsupported API {:?}", req.api_key));
+    };
+    let in_range = req.version >= api.min && req.version <= api.max;
+    if !in_range || (req.api_key == ApiKey::Produce && req.version < MIN_SERVED_PRODUCE) {
+        if req.api_key == ApiKey::ApiVersions {
+            return Outcome::Respond(api_versions::unsupported_version(req.correlation_id));
+        }
+        return Outcome::Close(format!(
+            "unsupported version {} of {:?}",
+            req.version, req.api_key
+        ));
+    }
+    match req.api_key {
+        ApiKey::ApiVersions => serve!(broker, req, ApiVersionsRequest, api_versions::handle),
+        ApiKey::Metadata => serve!(broker, req, MetadataRequest, metadata::handle),
+        ApiKey::CreateTopics => serve!(broker, req, CreateTopicsRequest, create_topics::handle),
+        ApiKey::DeleteTopics => serve!(broker, req, DeleteTopicsRequest, delete_topics::handle),
+        ApiKey::CreatePartitions => {
+            serve!(broker, req, CreatePartitionsRequest, create_partitions::handle)
+        }
+        ApiKey::Fetch => serve!(broker, req, FetchRequest, fetch::handle),
+        ApiKey::ListOffsets => serve!(broker, req, ListOffsetsRequest, list_offsets::handle),
+        ApiKey::InitProducerId => {
+            serve!(broker, req, InitProducerIdRequest, init_producer_id::handle)
+        }
+        ApiKey::DescribeConfigs => {
+            serve!(broker, req, DescribeConfigsRequest, describe_configs::handle)
+        }
+        ApiKey::DescribeCluster => {
+            serve!(broker, req, DescribeClusterRequest, describe_cluster::handle)
+        }
+        ApiKey::Produce => {
+            let mut body = req.body.clone();
+            match protocol::decode_body::<ProduceRequest>(&mut body, req.version) {
+                Ok(msg) => match produce::handle(broker, &req, msg).await {
+                    Some(resp) => respond(&req, &resp),
+                    None => Outcome::NoResponse,
+                },
+                Err(e) => Outcome::Close(format!("malformed Produce v{} request: {e}", req.version)),
+            }
+        }
+        other => Outcome::Close(format!("unsupported API {other:?}")),
+    }
+}

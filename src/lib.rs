@@ -1,0 +1,20 @@
+//! vltava: a Kafka wire-protocol compatible broker.
+//!
+//! Codemap (see ARCHITECTURE.md for the invariants):
+//! - `config`: `server.properties` parsing, defaults, validation; topic configs.
+//! - `net`: listeners, per-connection tasks, framing, in-order responses.
+//! - `protocol`: request headers, response encoding, Kafka error codes, batch validation.
+//! - `handlers`: one file per Kafka API; the registry is the only version table.
+//! - `broker`: shared state and topic operations; startup, shutdown, housekeeping.
+//! - `controller`: cluster metadata (topics, ids), persisted in the log directory.
+//! - `replication`: partition state beyond the log; the purgatory for long-poll fetches.
+//! - `storage`: Kafka's on-disk log (segments, indexes, recovery, retention, checkpoints).
+
+pub mod broker;
+pub mod config;
+pub mod controller;
+pub mod handlers;
+pub mod net;
+pub mod protocol;
+pub mod replication;
+pub mod storage;

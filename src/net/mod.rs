@@ -1,0 +1,10 @@
+//! The network edge: listeners, one task per connection, Kafka's length-prefixed framing.
+//!
+//! Owns sockets and the per-connection request pipeline (read, dispatch concurrently,
+//! write responses in request order). It never interprets request bodies: that is
+//! `protocol/` and `handlers/`.
+
+mod connection;
+mod server;
+
+pub use server::{BoundListener, bind, serve};

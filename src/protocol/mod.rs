@@ -1,0 +1,109 @@
+//! The Kafka protocol edge: request headers and bodies over the `kafka-protocol` crate,
+//! response encoding, Kafka error-code selection and produce-batch validation.
+//!
+//! Only this module and `handlers/` know Kafka message structs. It never touches storage
+//! files or sockets.
+
+pub mod errors;
+pub mod validate;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+/// A frame that cannot be served; the connection is closed with a log line.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("request size {size} is larger than socket.request.max.bytes ({max}) or negative")]
+    TooLarge { size: i64, max: usize },
+    #[error("connection closed in the middle of a {expected}-byte request")]
+    Truncated { expected: usize },
+    #[error("frame of {0} bytes is too short for a request header")]
+    TooShort(usize),
+    #[error("unknown API key {0}")]
+    UnknownApiKey(i16),
+    #[error("cannot decode the request header of {api_key:?} v{version}: {reason}")]
+    BadHeader {
+        api_key: ApiKey,
+        version: i16,
+        reason: String,
+    },
+}
+
+/// A request whose header has been decoded; the body is still raw.
+#[derive(Debug)]
+pub struct Request {
+    pub api_key: ApiKey,
+    pub version: i16,
+    pub correlation_id: i32,
+    pub header: RequestHeader,
+    pub body: Bytes,
+}
+
+/// Decodes the request header of one frame (without its size prefix).
+pub fn parse_request(mut frame: Bytes) -> Result<Request, FrameError> {
+    if frame.len() < 8 {
+        return Err(FrameError::TooShort(frame.len()));
+    }
+    let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let api_key = ApiKey::try_from(raw_key).map_err(|_| FrameError::UnknownApiKey(raw_key))?;
+    let header_version = if version < 0 {
+        1
+    } else {
+        api_key.request_header_version(version)
+    };
+    let header = RequestHeader::decode(&mut frame, header_version).map_err(|e| {
+        FrameError::BadHeader {
+            api_key,
+            version,
+            reason: e.to_string(),
+        }
+    })?;
+    Ok(Request {
+        api_key,
+        version,
+        correlation_id,
+        header,
+        body: frame,
+    })
+}
+
+/// A request body the codec could not decode.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot decode request body: {0}")]
+pub struct DecodeError(pub String);
+
+/// Decodes a request body. Trailing bytes are ignored, as Apache Kafka does: librdkafka's
+/// "all topics" Metadata v9+ request carries three of them (see protocol-fixtures).
+pub fn decode_body<T: Decodable>(body: &mut Bytes, version: i16) -> Result<T, DecodeError> {
+    let msg = T::decode(body, version).map_err(|e| DecodeError(e.to_string()))?;
+    if body.has_remaining() {
+        log::debug!("ignoring {} trailing bytes after a request body", body.remaining());
+    }
+    Ok(msg)
+}
+
+/// Encodes a response with the header version its API and version call for.
+pub fn encode_response<T: Encodable>(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &T,
+) -> Result<Bytes, String> {
+    let header_version = api_key.response_header_version(version);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let size = header
+        .compute_size(header_version)
+        .and_then(|h| body.compute_size(version).map(|b| h + b))
+        .map_err(|e| e.to_string())?;
+    let mut buf = BytesMut::with_capacity(size);
+    header
+        .encode(&mut buf, header_version)
+        .map_err(|e| e.to_string())?;
+    body.encode(&mut buf, version).map_err(|e| e.to_string())?;
+    Ok(buf.freeze())
+}

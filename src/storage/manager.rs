@@ -1,0 +1,231 @@
+//! `LogManager`: every partition log of one log directory.
+//!
+//! Owns: the partition map, loading at startup (with the clean-shutdown marker and the
+//! checkpoint files), create/delete of partition directories, and the periodic duties
+//! (retention, flush, checkpoint) plus clean shutdown.
+//! Must never: sit on the append/fetch hot path beyond a read-locked map lookup, or run
+//! a timer itself (callers drive `run_retention`/`flush_due`/`checkpoint`).
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::checkpoint::{self, LOG_START_FILE, RECOVERY_POINT_FILE};
+use super::error::{IoContext, StorageError};
+use super::load::{LoadParams, load_partition};
+use super::partition::PartitionLog;
+use super::{LogConfig, TopicPartition};
+
+/// Kafka's clean-shutdown marker file in the log directory.
+pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+
+/// All partition logs of one log directory. `Send + Sync`; share as `Arc<LogManager>`.
+pub struct LogManager {
+    dir: PathBuf,
+    logs: RwLock<HashMap<TopicPartition, Arc<PartitionLog>>>,
+    /// Serialises checkpoint writers (they share tmp file names).
+    checkpoint_lock: Mutex<()>,
+}
+
+fn valid_topic(topic: &str) -> bool {
+    !topic.is_empty()
+        && topic != "."
+        && topic != ".."
+        && topic.len() <= 249
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
+impl LogManager {
+    /// Opens (creating if missing) `dir`, loads and recovers every `<topic>-<partition>`.
+    pub fn open(
+        dir: &Path,
+        configs: &dyn Fn(&str) -> LogConfig,
+        now_ms: i64,
+    ) -> Result<LogManager, StorageError> {
+        fs::create_dir_all(dir).at(dir)?;
+        let marker = dir.join(CLEAN_SHUTDOWN_FILE);
+        let clean = marker.exists();
+        let recovery_points = checkpoint::read(&dir.join(RECOVERY_POINT_FILE))?;
+        let log_starts = checkpoint::read(&dir.join(LOG_START_FILE))?;
+        let mut logs = HashMap::new();
+        for entry in fs::read_dir(dir).at(dir)? {
+            let entry = entry.at(dir)?;
+            let path = entry.path();
+            if !entry.file_type().at(&path)?.is_dir() {
+                continue;
+            }
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if name.ends_with("-delete") {
+                log::info!("removing deleted log directory {}", path.display());
+                fs::remove_dir_all(&path).at(&path)?;
+                continue;
+            }
+            let Some(tp) = TopicPartition::parse_dir_name(&name) else {
+                log::debug!("ignoring non-partition directory {}", path.display());
+                continue;
+            };
+            let log = load_partition(LoadParams {
+                dir: &path,
+                config: configs(&tp.topic),
+                recovery_point: recovery_points.get(&tp).copied(),
+                log_start: log_starts.get(&tp).copied(),
+                clean,
+                now_ms,
+                tp: tp.clone(),
+            })?;
+            logs.insert(tp, Arc::new(log));
+        }
+        log::info!(
+            "loaded {} partition log(s) from {} (clean shutdown: {clean})",
+            logs.len(),
+            dir.display()
+        );
+        let manager = LogManager {
+            dir: dir.to_path_buf(),
+            logs: RwLock::new(logs),
+            checkpoint_lock: Mutex::new(()),
+        };
+        manager.checkpoint()?;
+        if clean {
+            fs::remove_file(&marker).at(&marker)?;
+        }
+        Ok(manager)
+    }
+
+    fn read_logs(&self) -> RwLockReadGuard<'_, HashMap<TopicPartition, Arc<PartitionLog>>> {
+        self.logs.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_logs(&self) -> RwLockWriteGuard<'_, HashMap<TopicPartition, Arc<PartitionLog>>> {
+        self.logs.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn all(&self) -> Vec<Arc<PartitionLog>> {
+        self.read_logs().values().cloned().collect()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn get(&self, tp: &TopicPartition) -> Option<Arc<PartitionLog>> {
+        self.read_logs().get(tp).cloned()
+    }
+
+    /// Creates the log (directory and first segment); returns the existing one if any.
+    pub fn create(
+        &self,
+        tp: &TopicPartition,
+        config: LogConfig,
+    ) -> Result<Arc<PartitionLog>, StorageError> {
+        if !valid_topic(&tp.topic) || tp.partition < 0 {
+            return Err(StorageError::InvalidTopic(tp.to_string()));
+        }
+        let mut logs = self.write_logs();
+        if let Some(log) = logs.get(tp) {
+            return Ok(Arc::clone(log));
+        }
+        let path = self.dir.join(tp.dir_name());
+        fs::create_dir_all(&path).at(&path)?;
+        let log = Arc::new(PartitionLog::create_new(tp.clone(), &path, config)?);
+        checkpoint::sync_dir(&self.dir)?;
+        logs.insert(tp.clone(), Arc::clone(&log));
+        Ok(log)
+    }
+
+    /// Removes the partition and its directory; later appends to it fail.
+    pub fn delete(&self, tp: &TopicPartition) -> Result<(), StorageError> {
+        let Some(log) = self.write_logs().remove(tp) else {
+            return Ok(());
+        };
+        log.mark_closed();
+        let path = self.dir.join(tp.dir_name());
+        match fs::remove_dir_all(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StorageError::IoAt { path, source: e }),
+        }
+    }
+
+    /// All partitions, sorted.
+    pub fn partitions(&self) -> Vec<TopicPartition> {
+        let mut v: Vec<TopicPartition> = self.read_logs().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Applies `config` to every partition of `topic`.
+    pub fn update_config(&self, topic: &str, config: LogConfig) {
+        for log in self
+            .all()
+            .iter()
+            .filter(|l| l.topic_partition().topic == topic)
+        {
+            log.set_config(config.clone());
+        }
+    }
+
+    /// Runs `f` over every log, continuing past failures; returns the first error.
+    fn for_each(
+        &self,
+        f: impl Fn(&PartitionLog) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let mut first_err = None;
+        for log in self.all() {
+            if let Err(e) = f(&log) {
+                log::error!("{}: {e}", log.topic_partition());
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Time and size retention over all logs.
+    pub fn run_retention(&self, now_ms: i64) -> Result<(), StorageError> {
+        self.for_each(|log| log.run_retention(now_ms).map(|_| ()))
+    }
+
+    /// fsyncs logs whose `flush_ms` has elapsed.
+    pub fn flush_due(&self, now_ms: i64) -> Result<(), StorageError> {
+        self.for_each(|log| log.flush_due(now_ms))
+    }
+
+    /// Writes both checkpoint files (Kafka format, atomically).
+    pub fn checkpoint(&self) -> Result<(), StorageError> {
+        let _guard = self
+            .checkpoint_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut recovery = Vec::new();
+        let mut starts = Vec::new();
+        for log in self.all() {
+            let tp = log.topic_partition().clone();
+            recovery.push((tp.clone(), log.recovery_point()));
+            starts.push((tp, log.log_start_offset()));
+        }
+        recovery.sort();
+        starts.sort();
+        checkpoint::write(&self.dir.join(RECOVERY_POINT_FILE), &recovery)?;
+        checkpoint::write(&self.dir.join(LOG_START_FILE), &starts)
+    }
+
+    /// Flushes and closes every log, checkpoints, and writes the clean-shutdown marker.
+    pub fn shutdown(&self) -> Result<(), StorageError> {
+        self.for_each(|log| log.flush_all(true))?;
+        self.checkpoint()?;
+        let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
+        {
+            use std::io::Write;
+            let mut f = fs::File::create(&marker).at(&marker)?;
+            f.write_all(b"{\"version\":0,\"brokerEpoch\":-1}")
+                .at(&marker)?;
+            f.sync_all().at(&marker)?;
+        }
+        checkpoint::sync_dir(&self.dir)
+    }
+}

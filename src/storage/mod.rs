@@ -1,0 +1,139 @@
+//! Storage: Kafka's on-disk log, in Kafka's own layout.
+//!
+//! Owns: `<logdir>/<topic>-<partition>/` directories of segments (`<base>.log`,
+//! `.index`, `.timeindex`), offset assignment, idempotent-producer checks, segment roll,
+//! retention, flushing, checkpoints (`recovery-point-offset-checkpoint`,
+//! `log-start-offset-checkpoint`) and crash recovery.
+//! Must never: import `kafka_protocol`, know Kafka error codes, read a clock (time is
+//! passed in), decode records on the produce/fetch path, or panic on bytes from disk or
+//! the wire. Storage is synchronous: no `.await`, one `std::sync::Mutex` per partition.
+//!
+//! Codemap: `batch` (v2 header bytes), `records` (record iteration for timestamp
+//! lookups), `index` (index files), `segment` (one segment), `producer` (idempotence),
+//! `partition` (append/roll/flush/retention of one partition), `read` (fetch and
+//! timestamp lookups), `load` (open + recovery of a partition dir), `checkpoint`
+//! (checkpoint files), `manager` (`LogManager`, all partitions of one log dir).
+
+pub mod batch;
+mod checkpoint;
+mod error;
+mod index;
+mod load;
+mod manager;
+mod partition;
+mod producer;
+mod read;
+pub mod records;
+mod segment;
+
+#[cfg(test)]
+mod tests_log;
+#[cfg(test)]
+mod tests_recovery;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use batch::{BatchError, BatchHeader};
+pub use error::StorageError;
+pub use manager::LogManager;
+pub use partition::PartitionLog;
+
+use std::fmt;
+
+/// A topic partition.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+
+    /// Directory name `<topic>-<partition>`.
+    pub fn dir_name(&self) -> String {
+        format!("{}-{}", self.topic, self.partition)
+    }
+
+    /// Parses a directory name, splitting at the last '-' (topics may contain '-').
+    pub fn parse_dir_name(name: &str) -> Option<TopicPartition> {
+        let (topic, part) = name.rsplit_once('-')?;
+        let partition: i32 = part.parse().ok()?;
+        if topic.is_empty() || partition < 0 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(TopicPartition::new(topic, partition))
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// Which timestamp a topic stores (`message.timestamp.type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimestampType {
+    CreateTime,
+    LogAppendTime,
+}
+
+/// Per-topic log settings (Kafka topic config names in comments).
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    /// segment.bytes
+    pub segment_bytes: u64,
+    /// segment.ms
+    pub segment_ms: i64,
+    /// retention.ms; -1 = unlimited
+    pub retention_ms: i64,
+    /// retention.bytes (per partition); -1 = unlimited
+    pub retention_bytes: i64,
+    /// index.interval.bytes
+    pub index_interval_bytes: u32,
+    /// max.message.bytes (largest batch)
+    pub max_message_bytes: i32,
+    /// message.timestamp.type
+    pub timestamp_type: TimestampType,
+    /// flush.messages; i64::MAX = never fsync per append
+    pub flush_messages: i64,
+    /// flush.ms; i64::MAX = never
+    pub flush_ms: i64,
+    /// file.delete.delay.ms (segments are deleted immediately; kept for DescribeConfigs)
+    pub file_delete_delay_ms: i64,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_bytes: -1,
+            index_interval_bytes: 4096,
+            max_message_bytes: 1_048_588,
+            timestamp_type: TimestampType::CreateTime,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+            file_delete_delay_ms: 60_000,
+        }
+    }
+}
+
+/// Result of [`PartitionLog::append`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The broker time used for LogAppendTime topics; -1 otherwise.
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+    /// True when the batch was a retried duplicate and nothing was appended.
+    pub duplicate: bool,
+}

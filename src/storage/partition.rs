@@ -1,0 +1,410 @@
+//! One partition's log: offset assignment, append, roll, flush and retention.
+//!
+//! Owns: the segment map of one `<topic>-<partition>` directory behind one mutex, the
+//! log start / end offsets, the recovery point, producer state and the LEO watch channel.
+//! Must never: hold its mutex while waiting on anything but local file I/O, decode
+//! records, or read a clock (every time comes in as `now_ms`). Reads live in `read.rs`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use bytes::BytesMut;
+use tokio::sync::watch;
+
+use super::batch::{self, ATTR_LOG_APPEND_TIME, BatchHeader};
+use super::error::StorageError;
+use super::producer::ProducerState;
+use super::segment::Segment;
+use super::{AppendInfo, LogConfig, TimestampType, TopicPartition};
+
+/// Mutable state of a partition, guarded by `PartitionLog::inner`.
+pub(crate) struct Inner {
+    pub config: LogConfig,
+    /// Segments by base offset; never empty (the last one is the active segment).
+    pub segments: BTreeMap<i64, Segment>,
+    pub log_start: i64,
+    pub next_offset: i64,
+    /// Everything below this offset is known to be fsynced.
+    pub recovery_point: i64,
+    pub producers: ProducerState,
+    pub unflushed_messages: i64,
+    pub last_flush_ms: i64,
+    pub closed: bool,
+}
+
+impl Inner {
+    pub fn active(&self) -> Option<&Segment> {
+        self.segments.values().next_back()
+    }
+    fn active_mut(&mut self) -> Option<&mut Segment> {
+        self.segments.values_mut().next_back()
+    }
+    fn size(&self) -> u64 {
+        self.segments.values().map(|s| s.size).sum()
+    }
+}
+
+/// The log of one topic partition. Shared as `Arc<PartitionLog>`.
+pub struct PartitionLog {
+    pub(super) tp: TopicPartition,
+    pub(super) dir: PathBuf,
+    pub(super) inner: Mutex<Inner>,
+    log_end: AtomicI64,
+    log_start: AtomicI64,
+    size: AtomicU64,
+    notify: watch::Sender<i64>,
+}
+
+fn missing_segment(tp: &TopicPartition) -> StorageError {
+    StorageError::LogClosed(format!("{tp} has no active segment"))
+}
+
+impl PartitionLog {
+    pub(super) fn from_parts(tp: TopicPartition, dir: PathBuf, inner: Inner) -> PartitionLog {
+        let (notify, _) = watch::channel(inner.next_offset);
+        let log = PartitionLog {
+            tp,
+            dir,
+            log_end: AtomicI64::new(inner.next_offset),
+            log_start: AtomicI64::new(inner.log_start),
+            size: AtomicU64::new(inner.size()),
+            inner: Mutex::new(inner),
+            notify,
+        };
+        log.publish(&log.lock());
+        log
+    }
+
+    /// A brand-new empty log in `dir` (which must exist).
+    pub(super) fn create_new(
+        tp: TopicPartition,
+        dir: &Path,
+        config: LogConfig,
+    ) -> Result<PartitionLog, StorageError> {
+        let mut segments = BTreeMap::new();
+        segments.insert(0, Segment::create(dir, 0, None)?);
+        let inner = Inner {
+            config,
+            segments,
+            log_start: 0,
+            next_offset: 0,
+            recovery_point: 0,
+            producers: ProducerState::default(),
+            unflushed_messages: 0,
+            last_flush_ms: 0,
+            closed: false,
+        };
+        Ok(PartitionLog::from_parts(tp, dir.to_path_buf(), inner))
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn publish(&self, inner: &Inner) {
+        self.log_start.store(inner.log_start, Ordering::Release);
+        self.size.store(inner.size(), Ordering::Release);
+        self.log_end.store(inner.next_offset, Ordering::Release);
+    }
+
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.tp
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start.load(Ordering::Acquire)
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end.load(Ordering::Acquire)
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.notify.subscribe()
+    }
+
+    pub fn config(&self) -> LogConfig {
+        self.lock().config.clone()
+    }
+
+    pub(super) fn set_config(&self, config: LogConfig) {
+        self.lock().config = config;
+    }
+
+    pub(super) fn recovery_point(&self) -> i64 {
+        self.lock().recovery_point
+    }
+
+    /// Appends validated v2 batches: assigns offsets, applies LogAppendTime, checks
+    /// idempotent-producer sequences, rolls if needed, writes and indexes.
+    pub fn append(&self, mut batches: BytesMut, now_ms: i64) -> Result<AppendInfo, StorageError> {
+        let walked = batch::walk_headers(&batches)?;
+        if walked.is_empty() {
+            return Err(StorageError::InvalidRecord(
+                "append without record batches".into(),
+            ));
+        }
+        let mut inner = self.lock();
+        if inner.closed {
+            return Err(StorageError::LogClosed(self.tp.to_string()));
+        }
+        let config = inner.config.clone();
+        check_sizes(&walked, batches.len(), &config)?;
+        let headers: Vec<BatchHeader> = walked.iter().map(|(_, h)| *h).collect();
+        let log_append = config.timestamp_type == TimestampType::LogAppendTime;
+        if let Some(dup) = inner.producers.validate(&headers)? {
+            return Ok(AppendInfo {
+                base_offset: dup.first_offset,
+                last_offset: dup.last_offset,
+                log_append_time: if log_append { dup.timestamp } else { -1 },
+                log_start_offset: inner.log_start,
+                duplicate: true,
+            });
+        }
+        let first_offset = inner.next_offset;
+        let mut next = first_offset;
+        let mut assigned = Vec::with_capacity(walked.len());
+        let mut records = 0i64;
+        for (pos, mut h) in walked {
+            let bytes = &mut batches[pos..pos + h.total_size()];
+            batch::set_base_offset(bytes, next);
+            h.base_offset = next;
+            if log_append {
+                batch::set_log_append_time(bytes, now_ms)?;
+                h.attributes |= ATTR_LOG_APPEND_TIME;
+                h.max_timestamp = now_ms;
+            }
+            next = h.next_offset();
+            records += i64::from(h.last_offset_delta) + 1;
+            assigned.push((pos, h));
+        }
+        let max_ts = assigned
+            .iter()
+            .map(|(_, h)| h.max_timestamp)
+            .max()
+            .unwrap_or(-1);
+        self.maybe_roll(&mut inner, batches.len() as u64, next - 1, max_ts, now_ms)?;
+        let interval = config.index_interval_bytes;
+        let active = inner
+            .active_mut()
+            .ok_or_else(|| missing_segment(&self.tp))?;
+        active.created_ms.get_or_insert(now_ms);
+        active.append(&batches, &assigned, interval)?;
+        inner.next_offset = next;
+        for (_, h) in &assigned {
+            inner.producers.apply(h, h.max_timestamp);
+        }
+        inner.unflushed_messages = inner.unflushed_messages.saturating_add(records);
+        if inner.unflushed_messages >= config.flush_messages {
+            self.flush_locked(&mut inner, now_ms)?;
+        }
+        let log_start_offset = inner.log_start;
+        self.publish(&inner);
+        drop(inner);
+        self.notify.send_replace(next);
+        Ok(AppendInfo {
+            base_offset: first_offset,
+            last_offset: next - 1,
+            log_append_time: if log_append { now_ms } else { -1 },
+            log_start_offset,
+            duplicate: false,
+        })
+    }
+
+    /// Kafka's `maybeRoll`: by size, by time since the first batch, or offset overflow.
+    fn maybe_roll(
+        &self,
+        inner: &mut Inner,
+        incoming: u64,
+        last_offset: i64,
+        max_ts: i64,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        let cfg = &inner.config;
+        let active = inner.active().ok_or_else(|| missing_segment(&self.tp))?;
+        if active.size == 0 {
+            return Ok(());
+        }
+        let by_size = active.size + incoming > cfg.segment_bytes;
+        let waited = match active.state.first_batch_timestamp {
+            Some(t) if t >= 0 => max_ts.saturating_sub(t),
+            _ => now_ms.saturating_sub(active.created_ms.unwrap_or(now_ms)),
+        };
+        let by_time = waited > cfg.segment_ms;
+        if by_size || by_time || !active.can_hold(last_offset) {
+            self.roll(inner, now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Seals and fsyncs the active segment and starts a new one at the log end offset.
+    pub(super) fn roll(&self, inner: &mut Inner, now_ms: i64) -> Result<(), StorageError> {
+        let base = inner.next_offset;
+        let active = inner
+            .active_mut()
+            .ok_or_else(|| missing_segment(&self.tp))?;
+        if active.base == base {
+            return Ok(()); // already empty at the log end
+        }
+        active.seal_time_index()?;
+        active.flush()?;
+        inner
+            .segments
+            .insert(base, Segment::create(&self.dir, base, Some(now_ms))?);
+        inner.recovery_point = inner.recovery_point.max(base);
+        inner.unflushed_messages = 0;
+        log::debug!("{}: rolled new segment at offset {base}", self.tp);
+        Ok(())
+    }
+
+    fn flush_locked(&self, inner: &mut Inner, now_ms: i64) -> Result<(), StorageError> {
+        let rp = inner.recovery_point;
+        for seg in inner.segments.values() {
+            if seg.next_offset > rp || seg.base >= rp {
+                seg.flush()?;
+            }
+        }
+        inner.recovery_point = inner.next_offset;
+        inner.unflushed_messages = 0;
+        inner.last_flush_ms = now_ms;
+        Ok(())
+    }
+
+    /// fsyncs if `flush_ms` has elapsed since the last flush and data is pending.
+    pub(super) fn flush_due(&self, now_ms: i64) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        let due = now_ms.saturating_sub(inner.last_flush_ms) >= inner.config.flush_ms;
+        if due && inner.recovery_point < inner.next_offset {
+            self.flush_locked(&mut inner, now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes everything and seals the active time index; with `close`, refuses
+    /// further appends (used by shutdown and delete).
+    pub(super) fn flush_all(&self, close: bool) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        if inner.closed {
+            return Ok(());
+        }
+        if close {
+            if let Some(active) = inner.active_mut() {
+                active.seal_time_index()?;
+            }
+            inner.closed = true;
+        }
+        let now = inner.last_flush_ms;
+        self.flush_locked(&mut inner, now)
+    }
+
+    pub(super) fn mark_closed(&self) {
+        self.lock().closed = true;
+    }
+
+    /// Time and size retention (Kafka's `deleteOldSegments`). Returns segments deleted.
+    pub(super) fn run_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
+        let mut inner = self.lock();
+        if inner.closed {
+            return Ok(0);
+        }
+        let cfg = inner.config.clone();
+        let mut deleted = 0;
+        if cfg.retention_ms >= 0 {
+            let n = deletable_prefix(&inner, |seg, _| {
+                now_ms.saturating_sub(seg.largest_timestamp()) > cfg.retention_ms
+            });
+            deleted += self.delete_prefix(&mut inner, n, now_ms)?;
+        }
+        if cfg.retention_bytes >= 0 {
+            let mut diff = inner.size() as i64 - cfg.retention_bytes;
+            let n = deletable_prefix(&inner, |seg, _| {
+                let ok = diff - seg.size as i64 >= 0;
+                if ok {
+                    diff -= seg.size as i64;
+                }
+                ok
+            });
+            deleted += self.delete_prefix(&mut inner, n, now_ms)?;
+        }
+        self.publish(&inner);
+        Ok(deleted)
+    }
+
+    fn delete_prefix(
+        &self,
+        inner: &mut Inner,
+        n: usize,
+        now_ms: i64,
+    ) -> Result<usize, StorageError> {
+        if n == 0 {
+            return Ok(0);
+        }
+        if n >= inner.segments.len() {
+            self.roll(inner, now_ms)?;
+        }
+        let bases: Vec<i64> = inner.segments.keys().take(n).copied().collect();
+        for base in &bases {
+            if let Some(seg) = inner.segments.remove(base) {
+                seg.delete_files()?;
+            }
+        }
+        if let Some(first) = inner.segments.keys().next() {
+            inner.log_start = inner.log_start.max(*first);
+        }
+        log::info!(
+            "{}: deleted {} segment(s) by retention; log start offset {}",
+            self.tp,
+            bases.len(),
+            inner.log_start
+        );
+        Ok(bases.len())
+    }
+}
+
+/// Number of leading segments for which `pred` holds; an empty last segment never counts.
+fn deletable_prefix(inner: &Inner, mut pred: impl FnMut(&Segment, bool) -> bool) -> usize {
+    let count = inner.segments.len();
+    let mut n = 0;
+    for (i, seg) in inner.segments.values().enumerate() {
+        let last = i + 1 == count;
+        if (last && seg.size == 0) || !pred(seg, last) {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+fn check_sizes(
+    walked: &[(usize, BatchHeader)],
+    total: usize,
+    cfg: &LogConfig,
+) -> Result<(), StorageError> {
+    let max = cfg.max_message_bytes.max(0) as usize;
+    for (_, h) in walked {
+        if h.total_size() > max {
+            return Err(StorageError::RecordTooLarge {
+                size: h.total_size(),
+                max,
+            });
+        }
+        if h.last_offset_delta < 0 {
+            return Err(StorageError::InvalidRecord(
+                "record batch without records".into(),
+            ));
+        }
+    }
+    if total as u64 > cfg.segment_bytes {
+        return Err(StorageError::RecordBatchTooLarge {
+            size: total,
+            segment_bytes: cfg.segment_bytes,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,302 @@
+//! One log segment: `<base>.log` plus its `.index` and `.timeindex`.
+//!
+//! Owns: appending already-offset-assigned batch bytes, Kafka's index-interval rule,
+//! per-segment timestamp bookkeeping, and positional reads of batch headers.
+//! Must never: assign offsets, validate producers, or decide when to roll or delete.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::batch::{BatchHeader, HEADER_LEN};
+use super::error::{IoContext, StorageError};
+use super::index::{Index, OffsetEntry, TimeEntry};
+
+/// `<20-digit base offset>.<ext>` inside `dir`.
+pub(crate) fn segment_path(dir: &Path, base: i64, ext: &str) -> PathBuf {
+    dir.join(format!("{base:020}.{ext}"))
+}
+
+/// Reads into `buf` at `pos` until full or EOF; returns bytes read.
+pub(crate) fn pread_upto(file: &File, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], pos + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// Index bookkeeping that the scan at load time and live appends share.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct IndexState {
+    pub max_timestamp: i64,
+    pub offset_of_max_timestamp: i64,
+    pub bytes_since_last_entry: u64,
+    pub first_batch_timestamp: Option<i64>,
+}
+
+/// What the interval rule says to add for one batch.
+pub(crate) struct IndexAdds {
+    pub offset: Option<OffsetEntry>,
+    pub time: Option<(i64, u32)>,
+}
+
+impl IndexState {
+    pub fn new() -> Self {
+        IndexState {
+            max_timestamp: -1,
+            offset_of_max_timestamp: -1,
+            ..Default::default()
+        }
+    }
+
+    /// Kafka's `LogSegment.append` per-batch rule: track the max timestamp; once more than
+    /// `interval` bytes were appended since the last entry, index this batch.
+    pub fn on_batch(
+        &mut self,
+        base: i64,
+        h: &BatchHeader,
+        position: u64,
+        interval: u32,
+    ) -> IndexAdds {
+        if self.first_batch_timestamp.is_none() {
+            self.first_batch_timestamp = Some(h.max_timestamp);
+        }
+        if h.max_timestamp > self.max_timestamp {
+            self.max_timestamp = h.max_timestamp;
+            self.offset_of_max_timestamp = h.last_offset();
+        }
+        let mut adds = IndexAdds {
+            offset: None,
+            time: None,
+        };
+        if self.bytes_since_last_entry > u64::from(interval) {
+            let rel = (h.last_offset() - base) as u32;
+            adds.offset = Some(OffsetEntry {
+                relative_offset: rel,
+                position: position as u32,
+            });
+            if self.max_timestamp >= 0 {
+                adds.time = Some((
+                    self.max_timestamp,
+                    (self.offset_of_max_timestamp - base) as u32,
+                ));
+            }
+            self.bytes_since_last_entry = 0;
+        }
+        self.bytes_since_last_entry += h.total_size() as u64;
+        adds
+    }
+}
+
+/// An open segment.
+pub(crate) struct Segment {
+    pub base: i64,
+    pub log_path: PathBuf,
+    pub file: Arc<File>,
+    /// Committed size in bytes; readers never look past it.
+    pub size: u64,
+    /// Offset following the last batch (== base when empty).
+    pub next_offset: i64,
+    pub offset_index: Index<OffsetEntry>,
+    pub time_index: Index<TimeEntry>,
+    pub state: IndexState,
+    /// Time of creation (first append for new segments, load time for loaded ones).
+    pub created_ms: Option<i64>,
+}
+
+impl Segment {
+    /// Creates a fresh empty segment, truncating leftovers with the same base.
+    pub fn create(dir: &Path, base: i64, created_ms: Option<i64>) -> Result<Segment, StorageError> {
+        let log_path = segment_path(dir, base, "log");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&log_path)
+            .at(&log_path)?;
+        Ok(Segment {
+            base,
+            log_path,
+            file: Arc::new(file),
+            size: 0,
+            next_offset: base,
+            offset_index: Index::create(&segment_path(dir, base, "index"))?,
+            time_index: Index::create(&segment_path(dir, base, "timeindex"))?,
+            state: IndexState::new(),
+            created_ms,
+        })
+    }
+
+    /// True if `offset` can be stored as a relative offset of this segment.
+    pub fn can_hold(&self, offset: i64) -> bool {
+        offset - self.base <= i64::from(i32::MAX) && offset >= self.base
+    }
+
+    /// Appends concatenated batches (offsets already assigned); `headers` give each
+    /// batch's position inside `data`. On a write error the file is cut back.
+    pub fn append(
+        &mut self,
+        data: &[u8],
+        headers: &[(usize, BatchHeader)],
+        interval: u32,
+    ) -> Result<(), StorageError> {
+        if let Err(e) = self.file.write_all_at(data, self.size) {
+            let _ = self.file.set_len(self.size);
+            return Err(StorageError::IoAt {
+                path: self.log_path.clone(),
+                source: e,
+            });
+        }
+        for (pos, h) in headers {
+            let adds = self
+                .state
+                .on_batch(self.base, h, self.size + *pos as u64, interval);
+            if let Some(e) = adds.offset {
+                self.offset_index.append(e)?;
+            }
+            if let Some((ts, rel)) = adds.time {
+                self.time_index.maybe_append(ts, rel)?;
+            }
+            self.next_offset = h.next_offset();
+        }
+        self.size += data.len() as u64;
+        Ok(())
+    }
+
+    /// Kafka's `onBecomeInactiveSegment`/close: record the final max timestamp.
+    pub fn seal_time_index(&mut self) -> Result<(), StorageError> {
+        if self.state.max_timestamp >= 0 {
+            let rel = (self.state.offset_of_max_timestamp - self.base) as u32;
+            self.time_index
+                .maybe_append(self.state.max_timestamp, rel)?;
+        }
+        Ok(())
+    }
+
+    pub fn flush(&self) -> Result<(), StorageError> {
+        self.file.sync_all().at(&self.log_path)?;
+        self.offset_index.flush()?;
+        self.time_index.flush()
+    }
+
+    /// Largest timestamp for retention: max batch timestamp, else the file mtime.
+    pub fn largest_timestamp(&self) -> i64 {
+        if self.state.max_timestamp >= 0 {
+            return self.state.max_timestamp;
+        }
+        std::fs::metadata(&self.log_path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(self.created_ms.unwrap_or(-1), |d| d.as_millis() as i64)
+    }
+
+    /// Removes the segment's files (missing files are fine).
+    pub fn delete_files(&self) -> Result<(), StorageError> {
+        for p in [
+            self.log_path.as_path(),
+            self.offset_index.path(),
+            self.time_index.path(),
+        ] {
+            match std::fs::remove_file(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(StorageError::IoAt {
+                        path: p.to_path_buf(),
+                        source: e,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A read-only view for I/O outside the partition lock.
+    pub fn view(&self) -> SegmentView {
+        SegmentView {
+            base: self.base,
+            file: Arc::clone(&self.file),
+            size: self.size,
+            path: self.log_path.clone(),
+        }
+    }
+
+    /// File position to start scanning from for `offset` (sparse index lookup).
+    pub fn index_position(&self, offset: i64) -> u64 {
+        let rel = (offset - self.base).clamp(0, i64::from(u32::MAX)) as u32;
+        self.offset_index
+            .lookup(rel)
+            .map_or(0, |e| u64::from(e.position))
+    }
+
+    /// File position to start a timestamp search from (time index, then offset index).
+    pub fn time_position(&self, ts: i64, min_offset: i64) -> u64 {
+        let from = self
+            .time_index
+            .lookup_before(ts)
+            .map_or(self.base, |e| self.base + i64::from(e.relative_offset));
+        self.index_position(from.max(min_offset))
+    }
+}
+
+/// Immutable snapshot of a segment for reads without holding the partition lock.
+#[derive(Clone)]
+pub(crate) struct SegmentView {
+    pub base: i64,
+    pub file: Arc<File>,
+    pub size: u64,
+    pub path: PathBuf,
+}
+
+impl SegmentView {
+    /// Header of the batch at `pos`, or `None` at (or past) the committed end.
+    pub fn header_at(&self, pos: u64) -> Result<Option<BatchHeader>, StorageError> {
+        if pos + HEADER_LEN as u64 > self.size {
+            return Ok(None);
+        }
+        let mut buf = [0u8; HEADER_LEN];
+        let n = pread_upto(&self.file, &mut buf, pos).at(&self.path)?;
+        let h = BatchHeader::parse(&buf[..n])?;
+        if pos + h.total_size() as u64 > self.size
+            || h.batch_length < super::batch::MIN_BATCH_LENGTH
+        {
+            return Err(StorageError::CorruptBatch(
+                super::batch::BatchError::InvalidLength(h.batch_length),
+            ));
+        }
+        Ok(Some(h))
+    }
+
+    /// From `pos`, finds the first batch whose last offset >= `offset`.
+    pub fn find_batch(
+        &self,
+        mut pos: u64,
+        offset: i64,
+    ) -> Result<Option<(u64, BatchHeader)>, StorageError> {
+        while let Some(h) = self.header_at(pos)? {
+            if h.last_offset() >= offset {
+                return Ok(Some((pos, h)));
+            }
+            pos += h.total_size() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Reads `len` bytes at `pos` (clamped to the committed size).
+    pub fn read_bytes(&self, pos: u64, len: usize) -> Result<Vec<u8>, StorageError> {
+        let len = len.min(self.size.saturating_sub(pos) as usize);
+        let mut buf = vec![0u8; len];
+        let n = pread_upto(&self.file, &mut buf, pos).at(&self.path)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+}
