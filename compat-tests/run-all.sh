@@ -40,18 +40,14 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi
 }
 
+# Installs the named Debian packages that are not installed yet.
 install_apt_packages() {
-    # kcat: the kcat suite. build-essential + pkg-config: rdkafka-sys builds the
-    # bundled librdkafka with ./configure && make. zlib1g-dev: librdkafka's gzip
-    # (libz-sys links the system zlib when it finds it). curl/ca-certificates:
-    # rustup, only when cargo is missing.
-    local wanted=(kcat build-essential pkg-config zlib1g-dev ca-certificates curl)
+    local wanted=("$@")
     local missing=()
-    local pkg
+    local pkg status
     for pkg in "${wanted[@]}"; do
-        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
-            missing+=("$pkg")
-        fi
+        status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+        [ "$status" = "install ok installed" ] || missing+=("$pkg")
     done
     if [ ${#missing[@]} -eq 0 ]; then
         echo "apt packages present: ${wanted[*]}"
@@ -68,6 +64,7 @@ install_rust() {
     fi
     if ! command -v cargo >/dev/null 2>&1; then
         echo "cargo not found: installing the stable toolchain with rustup"
+        install_apt_packages curl ca-certificates
         curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
             sh -s -- -y -q --profile minimal --component rustfmt,clippy
         export PATH="$HOME/.cargo/bin:$PATH"
@@ -80,8 +77,9 @@ install_rust() {
 }
 
 pip_install() {
-    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "$@" ||
-        python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+    # --break-system-packages only for a Debian python3 (PEP 668); pyenv's pip needs none.
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check "$@" ||
+        PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check \
             --break-system-packages "$@"
 }
 
@@ -123,7 +121,10 @@ echo "repo: $REPO"
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  cores: $(nproc)"
 if [ "${VLTAVA_SKIP_INSTALL:-0}" != 1 ]; then
     section "install prerequisites"
-    install_apt_packages
+    # kcat: the kcat suite. build-essential + pkg-config: rdkafka-sys builds the
+    # bundled librdkafka with ./configure && make. zlib1g-dev: librdkafka's gzip
+    # (libz-sys links the system zlib when it finds it, else builds its own).
+    install_apt_packages kcat build-essential pkg-config zlib1g-dev
     install_rust
     install_python_packages
 else

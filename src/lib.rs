@@ -7,12 +7,14 @@
 //! - `handlers`: one file per Kafka API; the registry is the only version table.
 //! - `broker`: shared state and topic operations; startup, shutdown, housekeeping.
 //! - `controller`: cluster metadata (topics, ids), persisted in the log directory.
+//! - `coordinator`: consumer groups and offsets, durable in `__consumer_offsets`.
 //! - `replication`: partition state beyond the log; the purgatory for long-poll fetches.
 //! - `storage`: Kafka's on-disk log (segments, indexes, recovery, retention, checkpoints).
 
 pub mod broker;
 pub mod config;
 pub mod controller;
+pub mod coordinator;
 pub mod handlers;
 pub mod net;
 pub mod protocol;

@@ -105,21 +105,37 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-mkdir -p "$WORK/data"
-"$VLTAVA_BIN" --override listeners=PLAINTEXT://127.0.0.1:0 \
-    --override "log.dirs=$WORK/data" ${VLTAVA_EXTRA_ARGS:-} </dev/null >"$WORK/broker.log" 2>&1 &
-BROKER_PID=$!
+# Broker settings mirror what kafka-python's own fixture writes into the
+# Kafka server.properties it spawns (test/integration/fixtures.py +
+# servers/*/resources/kafka.properties): node id 0 (tests assign replicas to
+# broker 0), listeners/advertised.listeners set statically (DescribeConfigs
+# tests expect advertised.listeners with source STATIC_BROKER_CONFIG) and
+# num.partitions=4. advertised.listeners needs the port up front, so pick a
+# free loopback port and retry a few times if another process grabs it.
 PORT=""
-for _ in $(seq 1 300); do
-    PORT="$(grep -oE 'listening on PLAINTEXT://127\.0\.0\.1:[0-9]+' "$WORK/broker.log" 2>/dev/null |
-            head -n1 | sed 's/.*://' || true)"
+for attempt in 1 2 3 4 5; do
+    cand="$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+    rm -rf "$WORK/data"; mkdir -p "$WORK/data"
+    "$VLTAVA_BIN" --override "listeners=PLAINTEXT://127.0.0.1:$cand" \
+        --override "advertised.listeners=PLAINTEXT://127.0.0.1:$cand" \
+        --override node.id=0 \
+        --override num.partitions=4 \
+        --override "log.dirs=$WORK/data" ${VLTAVA_EXTRA_ARGS:-} </dev/null >"$WORK/broker.log" 2>&1 &
+    BROKER_PID=$!
+    for _ in $(seq 1 300); do
+        PORT="$(grep -oE 'listening on PLAINTEXT://127\.0\.0\.1:[0-9]+' "$WORK/broker.log" 2>/dev/null |
+                head -n1 | sed 's/.*://' || true)"
+        [[ -n "$PORT" ]] && break
+        kill -0 "$BROKER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
     [[ -n "$PORT" ]] && break
-    kill -0 "$BROKER_PID" 2>/dev/null || break
-    sleep 0.1
+    log "broker start attempt $attempt on port $cand failed:"; tail -n 5 "$WORK/broker.log" >&2
+    kill -TERM "$BROKER_PID" 2>/dev/null || true
+    wait "$BROKER_PID" 2>/dev/null || true
+    BROKER_PID=""
 done
-if [[ -z "$PORT" ]]; then
-    log "broker failed to start:"; tail -n 30 "$WORK/broker.log" >&2; exit 1
-fi
+[[ -n "$PORT" ]] || { log "broker failed to start"; exit 1; }
 log "broker pid $BROKER_PID on 127.0.0.1:$PORT"
 export KAFKA_URI="tcp://127.0.0.1:$PORT"
 # The fixtures insist that a Kafka distribution dir exists even when KAFKA_URI
@@ -146,7 +162,7 @@ set +e
     # -p no:cacheprovider keeps the unpacked tree clean; -rfEs lists
     # failures/errors/skips in the summary.
     timeout -k 10 "$SUITE_TIMEOUT" "$VENV/bin/python" -m pytest -p no:cacheprovider \
-        --timeout="$PYTEST_TIMEOUT" -q -rfEs --tb=short --show-capture=no \
+        --timeout="$PYTEST_TIMEOUT" -q -rfEs --tb=short --show-capture=no --disable-warnings \
         ${PYTEST_ARGS:-} "${NODES[@]}" </dev/null
 ) 2>&1 | tee "$WORK/pytest.log"
 rc=${PIPESTATUS[0]}

@@ -16,6 +16,8 @@
 #   TEST_KAFKA_VERSION   broker version the suite assumes (default 4.0.0)
 #   BUILD_JOBS           make -j value (default nproc)
 #   KEEP_LOGS=1          keep the work dir (broker + test logs) on exit
+#   VLTAVA_NUM_PARTITIONS  broker num.partitions (default 4, as the suite's default scenario)
+#   VLTAVA_EXTRA_ARGS    extra broker args
 #   RUNNER_ARGS          extra test-runner args for every test (e.g. -l: local/mock tests only)
 set -euo pipefail
 
@@ -30,6 +32,10 @@ BUILD_DIR="${VLTAVA_BUILD_DIR:-/tmp/vltava-librdkafka}"
 TEST_TIMEOUT="${TEST_TIMEOUT:-300}"
 export TEST_KAFKA_VERSION="${TEST_KAFKA_VERSION:-4.0.0}"
 BUILD_JOBS="${BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+# The suite's "default" scenario (tests/scenarios/default.json) is a cluster
+# with auto topic creation and num.partitions=4; many tests produce to
+# partitions 0..3 of auto-created topics.
+NUM_PARTITIONS="${VLTAVA_NUM_PARTITIONS:-4}"
 SELECTED="$HERE/selected.txt"
 CONFIGURE_FLAGS=(--disable-ssl --disable-gssapi --disable-curl
                  --enable-zlib --enable-zstd --disable-lz4-ext
@@ -160,7 +166,9 @@ start_broker() {
     local logdir="$WORK/broker-data-$BROKER_N" errlog="$WORK/broker-$BROKER_N.log"
     mkdir -p "$logdir"
     "$VLTAVA_BIN" --override listeners=PLAINTEXT://127.0.0.1:0 \
-        --override "log.dirs=$logdir" ${VLTAVA_EXTRA_ARGS:-} </dev/null >"$errlog" 2>&1 &
+        --override "log.dirs=$logdir" \
+        --override "num.partitions=$NUM_PARTITIONS" \
+        ${VLTAVA_EXTRA_ARGS:-} </dev/null >"$errlog" 2>&1 &
     BROKER_PID=$!
     BROKER_LOG="$errlog"
     local i

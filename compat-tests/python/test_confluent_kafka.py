@@ -30,7 +30,8 @@ def wait_futures(futures: dict, timeout: float = TIMEOUT_S) -> dict:
 
 
 def create_topic(broker, name: str, partitions: int = 3) -> None:
-    wait_futures(admin(broker).create_topics([NewTopic(name, partitions, 1)], operation_timeout=10))
+    a = admin(broker)  # keep the client alive until its futures resolve
+    wait_futures(a.create_topics([NewTopic(name, partitions, 1)], operation_timeout=10))
     wait_for_metadata(broker, name, partitions)
 
 
@@ -179,20 +180,26 @@ def offsets_for_times(broker, topic: str, queries: list[tuple[int, int]]) -> lis
 
 
 def check_offsets_for_times(broker, topic: str, records, got: list[Got], label: str) -> None:
-    queries = []
-    expected = []
+    """Several rounds, each with one lookup per partition (Kafka answers
+    INVALID_REQUEST to a partition listed twice in one ListOffsets request)."""
+    rounds: list[list[tuple[int, int, int]]] = []
     for p in range(3):
         part = [g for g in got if g.partition == p]
         assert part, f"partition {p} empty"
-        probes = [part[0].ts - 1000, part[0].ts, part[len(part) // 2].ts, part[len(part) // 2].ts - 1, part[-1].ts]
-        for ts in probes:
-            queries.append((p, ts))
-            expected.append(expected_offset_for_time(got, p, ts))
+        mid = part[len(part) // 2].ts
+        probes = [part[0].ts - 1000, part[0].ts, mid, mid - 1, part[-1].ts]
+        for i, ts in enumerate(probes):
+            if len(rounds) <= i:
+                rounds.append([])
+            rounds[i].append((p, ts, expected_offset_for_time(got, p, ts)))
         # Past the newest timestamp: Kafka answers offset -1 (librdkafka: OFFSET_END == -1).
-        queries.append((p, part[-1].ts + 1))
-        expected.append(-1)
-    result = offsets_for_times(broker, topic, queries)
-    assert result == expected, f"{label}: offsets_for_times {list(zip(queries, result))} expected {expected}"
+        if len(rounds) <= len(probes):
+            rounds.append([])
+        rounds[len(probes)].append((p, part[-1].ts + 1, -1))
+    for r in rounds:
+        result = offsets_for_times(broker, topic, [(p, ts) for p, ts, _ in r])
+        expected = [want for _, _, want in r]
+        assert result == expected, f"{label}: offsets_for_times {[(p, ts) for p, ts, _ in r]} -> {result}, expected {expected}"
 
 
 def test_offsets_for_times(broker, topic_name):

@@ -31,7 +31,7 @@ def kcat(broker, *args, stdin=None) -> str:
 def create_topic(broker, name: str, partitions: int) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    a = AdminClient({"bootstrap.servers": broker.bootstrap})
+    a = AdminClient({"bootstrap.servers": broker.bootstrap})  # alive until the future resolves
     a.create_topics([NewTopic(name, partitions, 1)])[name].result(timeout=30)
 
 

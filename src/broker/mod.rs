@@ -4,6 +4,7 @@
 //! Speaks domain types only; handlers translate Kafka messages to these calls and the
 //! errors back to Kafka codes through `protocol::errors`.
 
+mod offsets_topic;
 mod tasks;
 mod topics;
 
@@ -14,6 +15,7 @@ pub use topics::{NewTopic, TopicError};
 
 use crate::config::BrokerConfig;
 use crate::controller::{MetadataError, MetadataStore, TopicMeta};
+use crate::coordinator::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::storage::{LogManager, PartitionLog, StorageError, TopicPartition};
 
 /// An address clients are told to connect to.
@@ -40,8 +42,12 @@ pub struct Broker {
     pub config: BrokerConfig,
     pub metadata: MetadataStore,
     pub logs: Arc<LogManager>,
+    /// Consumer groups and committed offsets.
+    pub groups: GroupCoordinator,
     /// Advertised endpoints, with ephemeral ports resolved after binding.
     pub endpoints: Vec<Endpoint>,
+    /// Serialises topic creation, deletion and growth (never held across `.await`).
+    topic_ops: std::sync::Mutex<()>,
 }
 
 impl Broker {
@@ -65,18 +71,32 @@ impl Broker {
                 .iter()
                 .any(|t| t.name == tp.topic && tp.partition < t.partitions);
             if !known {
-                log::warn!("removing log of unknown partition {}-{}", tp.topic, tp.partition);
+                log::warn!(
+                    "removing log of unknown partition {}-{}",
+                    tp.topic,
+                    tp.partition
+                );
                 logs.delete(&tp)?;
             }
         }
+        let logs = Arc::new(logs);
+        let groups = GroupCoordinator::new(
+            config.group.clone(),
+            Box::new(offsets_topic::OffsetsTopicLog { logs: logs.clone() }),
+        );
         let broker = Broker {
             config,
             metadata,
-            logs: Arc::new(logs),
+            logs,
+            groups,
             endpoints,
+            topic_ops: std::sync::Mutex::new(()),
         };
         for t in &topics {
             broker.ensure_logs(t)?;
+        }
+        if let Some(t) = broker.metadata.get(OFFSETS_TOPIC) {
+            offsets_topic::replay(&broker.logs, &broker.groups, t.partitions);
         }
         Ok(broker)
     }

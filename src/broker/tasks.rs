@@ -41,14 +41,11 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = Vec::new();
     for b in bound {
-        log::info!(
-            "listening on {}://{}",
-            b.listener.name,
-            b.local_addr
-        );
+        log::info!("listening on {}://{}", b.listener.name, b.local_addr);
         servers.push(tokio::spawn(net::serve(broker.clone(), b, stop_rx.clone())));
     }
     let housekeeping = tokio::spawn(housekeeping(broker.clone(), stop_rx.clone()));
+    let group_timers = tokio::spawn(group_timers(broker.clone(), stop_rx.clone()));
 
     shutdown.await;
     log::info!("shutting down");
@@ -57,6 +54,7 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(10), s).await;
     }
     let _ = housekeeping.await;
+    let _ = group_timers.await;
     let logs = broker.logs.clone();
     tokio::task::spawn_blocking(move || logs.shutdown())
         .await
@@ -101,6 +99,10 @@ async fn housekeeping(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
     let mut retention = tokio::time::interval(retention_every);
     let mut flush = tokio::time::interval(flush_every);
     let mut checkpoint = tokio::time::interval(CHECKPOINT_INTERVAL);
+    let mut offsets_expiry = tokio::time::interval(Duration::from_millis(
+        broker.config.offsets_retention_check_interval_ms,
+    ));
+    offsets_expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -116,12 +118,35 @@ async fn housekeeping(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
             _ = checkpoint.tick() => {
                 tokio::task::spawn_blocking(move || logs.checkpoint()).await
             }
+            _ = offsets_expiry.tick() => {
+                let b = broker.clone();
+                tokio::task::spawn_blocking(move || {
+                    b.groups.expire_offsets(now_ms());
+                    Ok(())
+                })
+                .await
+            }
             _ = stop.changed() => return,
         };
         match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => log::error!("log housekeeping failed: {e}"),
             Err(e) => log::error!("log housekeeping task failed: {e}"),
+        }
+    }
+}
+
+/// Drives the group coordinator's timers (join/sync deadlines, session expiry): sleeps
+/// until the earliest deadline, or until a request moved the timers.
+async fn group_timers(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let now = now_ms();
+        let next = broker.groups.tick(now);
+        let wait = next.map(|t| (t - now).clamp(1, 1000)).unwrap_or(1000) as u64;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+            _ = broker.groups.timers_changed.notified() => {}
+            _ = stop.changed() => return,
         }
     }
 }

@@ -111,8 +111,13 @@ impl Broker {
         if validate_only {
             return Ok(meta);
         }
-        self.metadata.create(meta.clone())?;
+        let _guard = self.topic_ops.lock().unwrap_or_else(|p| p.into_inner());
+        if self.metadata.get(&t.name).is_some() {
+            return Err(TopicError::AlreadyExists(t.name.clone()));
+        }
+        // Logs first, then metadata: whoever sees the topic can also use its partitions.
         self.ensure_logs(&meta)?;
+        self.metadata.create(meta.clone())?;
         log::info!(
             "created topic {} ({} partitions, id {})",
             meta.name,
@@ -144,6 +149,7 @@ impl Broker {
         if !self.config.delete_topic_enable {
             return Err(TopicError::DeletionDisabled);
         }
+        let _guard = self.topic_ops.lock().unwrap_or_else(|p| p.into_inner());
         let meta = self.metadata.delete(name)?;
         for p in 0..meta.partitions {
             self.logs.delete(&TopicPartition {
@@ -194,9 +200,17 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
+        let _guard = self.topic_ops.lock().unwrap_or_else(|p| p.into_inner());
+        let mut grown = self.metadata.get(name).ok_or(TopicError::UnknownTopic)?;
+        if grown.partitions != meta.partitions {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Topic currently has {} partitions, which is higher than the requested {count}.",
+                grown.partitions
+            )));
+        }
+        grown.partitions = count;
+        self.ensure_logs(&grown)?;
         self.metadata.set_partitions(name, count)?;
-        let meta = self.metadata.get(name).ok_or(TopicError::UnknownTopic)?;
-        self.ensure_logs(&meta)?;
         Ok(())
     }
 

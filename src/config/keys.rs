@@ -40,6 +40,14 @@ const HONOURED: &[&str] = &[
     "log.flush.interval.ms",
     "log.flush.scheduler.interval.ms",
     "log.segment.delete.delay.ms",
+    "group.initial.rebalance.delay.ms",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
+    "offsets.topic.num.partitions",
+    "offsets.retention.minutes",
+    "offsets.retention.check.interval.ms",
+    "offsets.topic.segment.bytes",
+    "offset.metadata.max.bytes",
 ];
 
 /// Real Kafka keys that only matter to a JVM, to ZooKeeper, to Kafka's own threading,
@@ -123,7 +131,10 @@ mod tests {
         assert_eq!(classify("log.message.timestamp.type"), KeyKind::Honoured);
         assert_eq!(classify("zookeeper.connect"), KeyKind::Ignored);
         assert_eq!(classify("num.io.threads"), KeyKind::Ignored);
-        assert_eq!(classify("offsets.topic.replication.factor"), KeyKind::Ignored);
+        assert_eq!(
+            classify("offsets.topic.replication.factor"),
+            KeyKind::Ignored
+        );
         assert_eq!(classify("bogus.key"), KeyKind::Unknown);
     }
 }

@@ -68,13 +68,16 @@ pub fn parse_listeners(
             ConfigError::invalid(key, value, format!("{entry:?} is not NAME://host:port"))
         })?;
         let name = name.trim().to_uppercase();
-        let (host, port) = rest.rsplit_once(':').ok_or_else(|| {
-            ConfigError::invalid(key, value, format!("{entry:?} has no port"))
-        })?;
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| ConfigError::invalid(key, value, format!("{entry:?} has no port")))?;
         let port: u16 = port.parse().map_err(|_| {
             ConfigError::invalid(key, value, format!("{entry:?} has an invalid port"))
         })?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         if controller_names.contains(&name) {
             continue;
         }
@@ -89,7 +92,9 @@ pub fn parse_listeners(
             return Err(ConfigError::invalid(
                 key,
                 value,
-                format!("security protocol {protocol} of listener {name} is not supported (only PLAINTEXT)"),
+                format!(
+                    "security protocol {protocol} of listener {name} is not supported (only PLAINTEXT)"
+                ),
             ));
         }
         if out.iter().any(|l: &Listener| l.name == name) {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 pub use listener::{Listener, parse_listeners};
 
+use crate::coordinator::GroupConfig;
 use crate::storage::{LogConfig, TimestampType};
 
 /// A configuration problem found at startup.
@@ -70,6 +71,12 @@ pub struct BrokerConfig {
     pub log_flush_scheduler_interval_ms: u64,
     /// Defaults for every topic's log (topic configs override them).
     pub log: LogConfig,
+    /// The group coordinator's settings (`group.*`, `offsets.*`).
+    pub group: GroupConfig,
+    /// `offsets.retention.check.interval.ms`
+    pub offsets_retention_check_interval_ms: u64,
+    /// `offsets.topic.segment.bytes`
+    pub offsets_topic_segment_bytes: i64,
     /// Every key that was set, with its value (for DescribeConfigs' STATIC_BROKER_CONFIG).
     pub explicit: BTreeMap<String, String>,
     /// Keys that were accepted but have no effect, reported once at startup.
@@ -134,18 +141,20 @@ impl BrokerConfig {
             ));
         }
         let advertised_listeners = match p.get("advertised.listeners") {
-            Some(v) => parse_listeners(
-                "advertised.listeners",
-                v,
-                &protocol_map,
-                &controller_names,
-            )?,
+            Some(v) => {
+                parse_listeners("advertised.listeners", v, &protocol_map, &controller_names)?
+            }
             None => listeners.clone(),
         };
         let log_dir = p
             .get("log.dirs")
             .or_else(|| p.get("log.dir"))
-            .map(|v| split_list(v).next().unwrap_or("/tmp/vltava-logs").to_string())
+            .map(|v| {
+                split_list(v)
+                    .next()
+                    .unwrap_or("/tmp/vltava-logs")
+                    .to_string()
+            })
             .unwrap_or_else(|| "/tmp/vltava-logs".to_string());
         if log_dir.is_empty() {
             return Err(ConfigError::invalid("log.dirs", "", "must not be empty"));
@@ -212,6 +221,34 @@ impl BrokerConfig {
             ));
         }
 
+        let group = GroupConfig {
+            initial_rebalance_delay_ms: p.long("group.initial.rebalance.delay.ms", 3000)?.max(0),
+            min_session_timeout_ms: p.int("group.min.session.timeout.ms", 6000)?,
+            max_session_timeout_ms: p.int("group.max.session.timeout.ms", 1_800_000)?,
+            offsets_partitions: p.int("offsets.topic.num.partitions", 50)?,
+            offsets_retention_ms: p
+                .positive_long("offsets.retention.minutes", 10080)?
+                .saturating_mul(60_000),
+            offset_metadata_max_bytes: p.int("offset.metadata.max.bytes", 4096)?.max(0) as usize,
+        };
+        if group.offsets_partitions < 1 {
+            return Err(ConfigError::invalid(
+                "offsets.topic.num.partitions",
+                &group.offsets_partitions.to_string(),
+                "must be at least 1",
+            ));
+        }
+        if group.min_session_timeout_ms > group.max_session_timeout_ms {
+            return Err(ConfigError::invalid(
+                "group.min.session.timeout.ms",
+                &group.min_session_timeout_ms.to_string(),
+                "must not exceed group.max.session.timeout.ms",
+            ));
+        }
+        let offsets_retention_check_interval_ms =
+            p.positive_long("offsets.retention.check.interval.ms", 600_000)? as u64;
+        let offsets_topic_segment_bytes =
+            p.positive_long("offsets.topic.segment.bytes", 104_857_600)?;
         let mut ignored = Vec::new();
         let mut unknown = Vec::new();
         for key in props.keys() {
@@ -239,6 +276,9 @@ impl BrokerConfig {
                 .positive_long("log.flush.scheduler.interval.ms", i64::MAX)?
                 as u64,
             log,
+            group,
+            offsets_retention_check_interval_ms,
+            offsets_topic_segment_bytes,
             explicit: props,
             ignored,
             unknown,
@@ -252,7 +292,8 @@ fn retention_ms(p: &Props) -> Result<i64, ConfigError> {
     } else if p.get("log.retention.minutes").is_some() {
         p.long("log.retention.minutes", -1)?.saturating_mul(60_000)
     } else {
-        p.long("log.retention.hours", 168)?.saturating_mul(3_600_000)
+        p.long("log.retention.hours", 168)?
+            .saturating_mul(3_600_000)
     };
     // Kafka treats any negative value as "unlimited".
     Ok(if ms < 0 { -1 } else { ms })
@@ -282,7 +323,11 @@ impl Props<'_> {
     fn positive_long(&self, key: &str, default: i64) -> Result<i64, ConfigError> {
         let v = self.long(key, default)?;
         if v < 1 {
-            return Err(ConfigError::invalid(key, &v.to_string(), "must be at least 1"));
+            return Err(ConfigError::invalid(
+                key,
+                &v.to_string(),
+                "must be at least 1",
+            ));
         }
         Ok(v)
     }
@@ -343,7 +388,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("auto.create.topics.enable"), "{err}");
-        let err = load(&[("listeners", "SSL://:9093")]).unwrap_err().to_string();
+        let err = load(&[("listeners", "SSL://:9093")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("listeners"), "{err}");
     }
 
@@ -355,13 +402,20 @@ mod tests {
             ("num.network.threads", "3"),
             ("listeners", "PLAINTEXT://:9092,CONTROLLER://:9093"),
             ("controller.listener.names", "CONTROLLER"),
-            ("listener.security.protocol.map", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"),
+            (
+                "listener.security.protocol.map",
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            ),
             ("no.such.key", "1"),
             ("log.retention.minutes", "5"),
             ("log.roll.hours", "2"),
         ])
         .unwrap();
-        assert_eq!(c.listeners.len(), 1, "controller listener is not a client listener");
+        assert_eq!(
+            c.listeners.len(),
+            1,
+            "controller listener is not a client listener"
+        );
         assert_eq!(c.listeners[0].port, 9092);
         assert!(c.ignored.contains(&"zookeeper.connect".to_string()));
         assert!(c.ignored.contains(&"num.network.threads".to_string()));

@@ -51,26 +51,116 @@ const LIST: ConfigType = ConfigType::List;
 /// Every topic config Apache Kafka 4.0 knows, in its alphabetical order.
 pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
     def("cleanup.policy", Some("log.cleanup.policy"), LIST, "delete"),
-    def("compression.gzip.level", Some("compression.gzip.level"), INT, "-1"),
-    def("compression.lz4.level", Some("compression.lz4.level"), INT, "9"),
-    def("compression.type", Some("compression.type"), STRING, "producer"),
-    def("compression.zstd.level", Some("compression.zstd.level"), INT, "3"),
-    def("delete.retention.ms", Some("log.cleaner.delete.retention.ms"), LONG, "86400000"),
-    def("file.delete.delay.ms", Some("log.segment.delete.delay.ms"), LONG, "60000"),
-    def("flush.messages", Some("log.flush.interval.messages"), LONG, "9223372036854775807"),
-    def("flush.ms", Some("log.flush.interval.ms"), LONG, "9223372036854775807"),
+    def(
+        "compression.gzip.level",
+        Some("compression.gzip.level"),
+        INT,
+        "-1",
+    ),
+    def(
+        "compression.lz4.level",
+        Some("compression.lz4.level"),
+        INT,
+        "9",
+    ),
+    def(
+        "compression.type",
+        Some("compression.type"),
+        STRING,
+        "producer",
+    ),
+    def(
+        "compression.zstd.level",
+        Some("compression.zstd.level"),
+        INT,
+        "3",
+    ),
+    def(
+        "delete.retention.ms",
+        Some("log.cleaner.delete.retention.ms"),
+        LONG,
+        "86400000",
+    ),
+    def(
+        "file.delete.delay.ms",
+        Some("log.segment.delete.delay.ms"),
+        LONG,
+        "60000",
+    ),
+    def(
+        "flush.messages",
+        Some("log.flush.interval.messages"),
+        LONG,
+        "9223372036854775807",
+    ),
+    def(
+        "flush.ms",
+        Some("log.flush.interval.ms"),
+        LONG,
+        "9223372036854775807",
+    ),
     def("follower.replication.throttled.replicas", None, LIST, ""),
-    def("index.interval.bytes", Some("log.index.interval.bytes"), INT, "4096"),
+    def(
+        "index.interval.bytes",
+        Some("log.index.interval.bytes"),
+        INT,
+        "4096",
+    ),
     def("leader.replication.throttled.replicas", None, LIST, ""),
-    def("local.retention.bytes", Some("log.local.retention.bytes"), LONG, "-2"),
-    def("local.retention.ms", Some("log.local.retention.ms"), LONG, "-2"),
-    def("max.compaction.lag.ms", Some("log.cleaner.max.compaction.lag.ms"), LONG, "9223372036854775807"),
-    def("max.message.bytes", Some("message.max.bytes"), INT, "1048588"),
-    def("message.timestamp.after.max.ms", Some("log.message.timestamp.after.max.ms"), LONG, "3600000"),
-    def("message.timestamp.before.max.ms", Some("log.message.timestamp.before.max.ms"), LONG, "9223372036854775807"),
-    def("message.timestamp.type", Some("log.message.timestamp.type"), STRING, "CreateTime"),
-    def("min.cleanable.dirty.ratio", Some("log.cleaner.min.cleanable.ratio"), DOUBLE, "0.5"),
-    def("min.compaction.lag.ms", Some("log.cleaner.min.compaction.lag.ms"), LONG, "0"),
+    def(
+        "local.retention.bytes",
+        Some("log.local.retention.bytes"),
+        LONG,
+        "-2",
+    ),
+    def(
+        "local.retention.ms",
+        Some("log.local.retention.ms"),
+        LONG,
+        "-2",
+    ),
+    def(
+        "max.compaction.lag.ms",
+        Some("log.cleaner.max.compaction.lag.ms"),
+        LONG,
+        "9223372036854775807",
+    ),
+    def(
+        "max.message.bytes",
+        Some("message.max.bytes"),
+        INT,
+        "1048588",
+    ),
+    def(
+        "message.timestamp.after.max.ms",
+        Some("log.message.timestamp.after.max.ms"),
+        LONG,
+        "3600000",
+    ),
+    def(
+        "message.timestamp.before.max.ms",
+        Some("log.message.timestamp.before.max.ms"),
+        LONG,
+        "9223372036854775807",
+    ),
+    def(
+        "message.timestamp.type",
+        Some("log.message.timestamp.type"),
+        STRING,
+        "CreateTime",
+    ),
+    def(
+        "min.cleanable.dirty.ratio",
+        Some("log.cleaner.min.cleanable.ratio"),
+        DOUBLE,
+        "0.5",
+    ),
+    def(
+        "min.compaction.lag.ms",
+        Some("log.cleaner.min.compaction.lag.ms"),
+        LONG,
+        "0",
+    ),
     def("min.insync.replicas", Some("min.insync.replicas"), INT, "1"),
     def("preallocate", Some("log.preallocate"), BOOLEAN, "false"),
     def("remote.log.copy.disable", None, BOOLEAN, "false"),
@@ -78,11 +168,26 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
     def("remote.storage.enable", None, BOOLEAN, "false"),
     def("retention.bytes", Some("log.retention.bytes"), LONG, "-1"),
     def("retention.ms", Some("log.retention.ms"), LONG, "604800000"),
-    def("segment.bytes", Some("log.segment.bytes"), INT, "1073741824"),
-    def("segment.index.bytes", Some("log.index.size.max.bytes"), INT, "10485760"),
+    def(
+        "segment.bytes",
+        Some("log.segment.bytes"),
+        INT,
+        "1073741824",
+    ),
+    def(
+        "segment.index.bytes",
+        Some("log.index.size.max.bytes"),
+        INT,
+        "10485760",
+    ),
     def("segment.jitter.ms", Some("log.roll.jitter.ms"), LONG, "0"),
     def("segment.ms", Some("log.roll.ms"), LONG, "604800000"),
-    def("unclean.leader.election.enable", Some("unclean.leader.election.enable"), BOOLEAN, "false"),
+    def(
+        "unclean.leader.election.enable",
+        Some("unclean.leader.election.enable"),
+        BOOLEAN,
+        "false",
+    ),
 ];
 
 /// Looks a topic config up by name.
@@ -104,7 +209,11 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), InvalidTopicConfi
             "Null value not supported for topic config {name}"
         )));
     };
-    let bad = |why: &str| InvalidTopicConfig(format!("Invalid value {value} for configuration {name}: {why}"));
+    let bad = |why: &str| {
+        InvalidTopicConfig(format!(
+            "Invalid value {value} for configuration {name}: {why}"
+        ))
+    };
     match def.kind {
         ConfigType::Boolean => {
             if !value.eq_ignore_ascii_case("true") && !value.eq_ignore_ascii_case("false") {
@@ -112,13 +221,22 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), InvalidTopicConfi
             }
         }
         ConfigType::Int => {
-            value.trim().parse::<i32>().map_err(|_| bad("Not a number of type INT"))?;
+            value
+                .trim()
+                .parse::<i32>()
+                .map_err(|_| bad("Not a number of type INT"))?;
         }
         ConfigType::Long => {
-            value.trim().parse::<i64>().map_err(|_| bad("Not a number of type LONG"))?;
+            value
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| bad("Not a number of type LONG"))?;
         }
         ConfigType::Double => {
-            value.trim().parse::<f64>().map_err(|_| bad("Not a number of type DOUBLE"))?;
+            value
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| bad("Not a number of type DOUBLE"))?;
         }
         ConfigType::String | ConfigType::List => {}
     }
@@ -215,18 +333,28 @@ fn broker_value(key: &str, broker: &BrokerConfig) -> Option<String> {
         "log.retention.ms" => e
             .get("log.retention.ms")
             .cloned()
-            .or_else(|| e.contains_key("log.retention.minutes").then(|| broker.log.retention_ms.to_string()))
-            .or_else(|| e.contains_key("log.retention.hours").then(|| broker.log.retention_ms.to_string())),
-        "log.roll.ms" => e
-            .get("log.roll.ms")
-            .cloned()
-            .or_else(|| e.contains_key("log.roll.hours").then(|| broker.log.segment_ms.to_string())),
+            .or_else(|| {
+                e.contains_key("log.retention.minutes")
+                    .then(|| broker.log.retention_ms.to_string())
+            })
+            .or_else(|| {
+                e.contains_key("log.retention.hours")
+                    .then(|| broker.log.retention_ms.to_string())
+            }),
+        "log.roll.ms" => e.get("log.roll.ms").cloned().or_else(|| {
+            e.contains_key("log.roll.hours")
+                .then(|| broker.log.segment_ms.to_string())
+        }),
         k => e.get(k).cloned(),
     }
 }
 
 /// The effective numeric value of a topic config (topic override, broker config, default).
-pub fn effective_i64(name: &str, overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -> i64 {
+pub fn effective_i64(
+    name: &str,
+    overrides: &BTreeMap<String, String>,
+    broker: &BrokerConfig,
+) -> i64 {
     lookup(name)
         .map(|d| resolve(d, overrides, broker).value)
         .and_then(|v| v.trim().parse().ok())
@@ -293,7 +421,10 @@ mod tests {
         let broker = BrokerConfig::load(None, &[]).unwrap();
         let mut o = BTreeMap::new();
         o.insert("retention.ms".to_string(), "1234".to_string());
-        o.insert("message.timestamp.type".to_string(), "LogAppendTime".to_string());
+        o.insert(
+            "message.timestamp.type".to_string(),
+            "LogAppendTime".to_string(),
+        );
         let c = log_config(&broker, &o);
         assert_eq!(c.retention_ms, 1234);
         assert_eq!(c.timestamp_type, TimestampType::LogAppendTime);
@@ -301,8 +432,7 @@ mod tests {
 
     #[test]
     fn resolution_orders_synonyms() {
-        let broker =
-            BrokerConfig::load(None, &["log.retention.hours=1".to_string()]).unwrap();
+        let broker = BrokerConfig::load(None, &["log.retention.hours=1".to_string()]).unwrap();
         let d = lookup("retention.ms").unwrap();
         let r = resolve(d, &BTreeMap::new(), &broker);
         assert_eq!(r.value, "3600000");

@@ -9,4 +9,4 @@
 mod store;
 pub mod topic_name;
 
-pub use store::{base64_url_uuid, MetadataError, MetadataStore, TopicMeta};
+pub use store::{MetadataError, MetadataStore, TopicMeta, base64_url_uuid};

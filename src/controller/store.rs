@@ -45,7 +45,9 @@ pub enum MetadataError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("{path}: node.id {found} in meta.properties does not match configured node.id {configured}")]
+    #[error(
+        "{path}: node.id {found} in meta.properties does not match configured node.id {configured}"
+    )]
     NodeIdMismatch {
         path: PathBuf,
         found: String,
@@ -76,12 +78,12 @@ impl MetadataStore {
         let cluster_id = meta_properties(log_dir, node_id)?;
         let path = log_dir.join("vltava-metadata.json");
         let state = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<State>(&bytes).map_err(|e| {
-                MetadataError::Corrupt {
+            Ok(bytes) => {
+                serde_json::from_slice::<State>(&bytes).map_err(|e| MetadataError::Corrupt {
                     path: path.clone(),
                     source: e,
-                }
-            })?,
+                })?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
             Err(e) => return Err(io(&path, e)),
         };
@@ -219,7 +221,10 @@ fn meta_properties(log_dir: &Path, node_id: i32) -> Result<String, MetadataError
     match std::fs::File::open(&path) {
         Ok(f) => {
             let props = java_properties::read(std::io::BufReader::new(f)).map_err(|e| {
-                io(&path, std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+                io(
+                    &path,
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+                )
             })?;
             if let Some(found) = props.get("node.id")
                 && found.trim() != node_id.to_string()
@@ -254,8 +259,7 @@ fn meta_properties(log_dir: &Path, node_id: i32) -> Result<String, MetadataError
 
 /// Kafka prints UUIDs as URL-safe base64 without padding (22 characters).
 pub fn base64_url_uuid(id: Uuid) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bytes = id.as_bytes();
     let mut out = String::with_capacity(22);
     let mut acc: u32 = 0;
@@ -295,7 +299,10 @@ mod tests {
         let cluster = s.cluster_id().to_string();
         assert_eq!(cluster.len(), 22);
         s.create(meta("a.b")).unwrap();
-        assert!(matches!(s.create(meta("a.b")), Err(MetadataError::TopicExists(_))));
+        assert!(matches!(
+            s.create(meta("a.b")),
+            Err(MetadataError::TopicExists(_))
+        ));
         assert!(matches!(
             s.create(meta("a_b")),
             Err(MetadataError::TopicCollision { .. })

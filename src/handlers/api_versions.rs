@@ -9,7 +9,11 @@ use super::APIS;
 use crate::broker::Broker;
 use crate::protocol::{self, Request};
 
-pub async fn handle(_broker: &Broker, req: &Request, msg: ApiVersionsRequest) -> ApiVersionsResponse {
+pub async fn handle(
+    _broker: &Broker,
+    req: &Request,
+    msg: ApiVersionsRequest,
+) -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default().with_api_keys(api_keys());
     if req.version >= 3
         && (!valid_software_field(msg.client_software_name.as_str())
@@ -60,8 +64,7 @@ pub fn unsupported_version(correlation_id: i32) -> Bytes {
                 .with_min_version(range.0)
                 .with_max_version(range.1),
         ]);
-    protocol::encode_response(ApiKey::ApiVersions, 0, correlation_id, &body)
-        .unwrap_or_default()
+    protocol::encode_response(ApiKey::ApiVersions, 0, correlation_id, &body).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -71,9 +74,7 @@ mod tests {
     #[test]
     fn unsupported_version_matches_kafka_bytes() {
         // Apache Kafka 4.0's answer to ApiVersions v99 (correlation id 4).
-        let expected: &[u8] = &[
-            0, 0, 0, 4, 0, 0x23, 0, 0, 0, 1, 0, 0x12, 0, 0, 0, 4,
-        ];
+        let expected: &[u8] = &[0, 0, 0, 4, 0, 0x23, 0, 0, 0, 1, 0, 0x12, 0, 0, 0, 4];
         assert_eq!(&unsupported_version(4)[..], expected);
     }
 

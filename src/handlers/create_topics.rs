@@ -13,7 +13,11 @@ use crate::broker::{Broker, NewTopic};
 use crate::config::topic::{self as topic_config};
 use crate::protocol::{Request, errors};
 
-pub async fn handle(broker: &Broker, req: &Request, msg: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn handle(
+    broker: &Broker,
+    req: &Request,
+    msg: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let mut seen = HashSet::new();
     let duplicates: HashSet<String> = msg
         .topics
@@ -41,7 +45,12 @@ pub async fn handle(broker: &Broker, req: &Request, msg: CreateTopicsRequest) ->
             assignments: t
                 .assignments
                 .iter()
-                .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
+                .map(|a| {
+                    (
+                        a.partition_index,
+                        a.broker_ids.iter().map(|b| b.0).collect(),
+                    )
+                })
                 .collect(),
             configs: t
                 .configs

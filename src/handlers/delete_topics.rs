@@ -9,7 +9,11 @@ use uuid::Uuid;
 use crate::broker::Broker;
 use crate::protocol::{Request, errors};
 
-pub async fn handle(broker: &Broker, req: &Request, msg: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub async fn handle(
+    broker: &Broker,
+    req: &Request,
+    msg: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     // v0-5 carry plain names; v6+ carry (name or id) states.
     let targets: Vec<(Option<String>, Uuid)> = if req.version >= 6 {
         msg.topics

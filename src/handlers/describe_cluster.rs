@@ -19,7 +19,9 @@ pub async fn handle(
 ) -> DescribeClusterResponse {
     let resp = DescribeClusterResponse::default()
         .with_endpoint_type(msg.endpoint_type)
-        .with_cluster_id(StrBytes::from_string(broker.metadata.cluster_id().to_string()))
+        .with_cluster_id(StrBytes::from_string(
+            broker.metadata.cluster_id().to_string(),
+        ))
         .with_controller_id(BrokerId(broker.node_id()))
         .with_cluster_authorized_operations(if msg.include_cluster_authorized_operations {
             CLUSTER_OPS_ALL

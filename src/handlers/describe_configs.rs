@@ -19,31 +19,63 @@ const RESOURCE_BROKER: i8 = 4;
 /// Broker configs vltava honours, with their types and Kafka's defaults (`None`: null).
 const BROKER_CONFIGS: &[(&str, ConfigType, Option<&str>)] = &[
     ("advertised.listeners", ConfigType::String, None),
-    ("auto.create.topics.enable", ConfigType::Boolean, Some("true")),
+    (
+        "auto.create.topics.enable",
+        ConfigType::Boolean,
+        Some("true"),
+    ),
     ("broker.id", ConfigType::Int, Some("-1")),
     ("default.replication.factor", ConfigType::Int, Some("1")),
     ("delete.topic.enable", ConfigType::Boolean, Some("true")),
-    ("listeners", ConfigType::String, Some("PLAINTEXT://127.0.0.1:9092")),
+    (
+        "listeners",
+        ConfigType::String,
+        Some("PLAINTEXT://127.0.0.1:9092"),
+    ),
     ("log.dir", ConfigType::String, Some("/tmp/vltava-logs")),
     ("log.dirs", ConfigType::String, None),
-    ("log.flush.interval.messages", ConfigType::Long, Some("9223372036854775807")),
+    (
+        "log.flush.interval.messages",
+        ConfigType::Long,
+        Some("9223372036854775807"),
+    ),
     ("log.flush.interval.ms", ConfigType::Long, None),
-    ("log.flush.scheduler.interval.ms", ConfigType::Long, Some("9223372036854775807")),
+    (
+        "log.flush.scheduler.interval.ms",
+        ConfigType::Long,
+        Some("9223372036854775807"),
+    ),
     ("log.index.interval.bytes", ConfigType::Int, Some("4096")),
-    ("log.message.timestamp.type", ConfigType::String, Some("CreateTime")),
+    (
+        "log.message.timestamp.type",
+        ConfigType::String,
+        Some("CreateTime"),
+    ),
     ("log.retention.bytes", ConfigType::Long, Some("-1")),
-    ("log.retention.check.interval.ms", ConfigType::Long, Some("300000")),
+    (
+        "log.retention.check.interval.ms",
+        ConfigType::Long,
+        Some("300000"),
+    ),
     ("log.retention.hours", ConfigType::Int, Some("168")),
     ("log.retention.minutes", ConfigType::Int, None),
     ("log.retention.ms", ConfigType::Long, None),
     ("log.roll.hours", ConfigType::Int, Some("168")),
     ("log.roll.ms", ConfigType::Long, None),
     ("log.segment.bytes", ConfigType::Int, Some("1073741824")),
-    ("log.segment.delete.delay.ms", ConfigType::Long, Some("60000")),
+    (
+        "log.segment.delete.delay.ms",
+        ConfigType::Long,
+        Some("60000"),
+    ),
     ("message.max.bytes", ConfigType::Int, Some("1048588")),
     ("node.id", ConfigType::Int, Some("-1")),
     ("num.partitions", ConfigType::Int, Some("1")),
-    ("socket.request.max.bytes", ConfigType::Int, Some("104857600")),
+    (
+        "socket.request.max.bytes",
+        ConfigType::Int,
+        Some("104857600"),
+    ),
 ];
 
 pub async fn handle(

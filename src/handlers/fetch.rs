@@ -20,9 +20,6 @@ use crate::protocol::{Request, errors};
 use crate::replication::purgatory;
 use crate::storage::PartitionLog;
 
-/// The leader epoch of every partition of a single broker.
-const LEADER_EPOCH: i32 = 0;
-
 /// One partition a fetch reads from, resolved once.
 struct Target {
     topic_index: usize,
@@ -49,7 +46,10 @@ pub async fn handle(broker: &Broker, req: &Request, msg: FetchRequest) -> FetchR
     let mut targets = Vec::new();
     for t in &msg.topics {
         let meta = if v >= 13 {
-            broker.metadata.get_by_id(t.topic_id).filter(|_| !t.topic_id.is_nil())
+            broker
+                .metadata
+                .get_by_id(t.topic_id)
+                .filter(|_| !t.topic_id.is_nil())
         } else {
             broker.metadata.get(t.topic.0.as_str())
         };
@@ -66,13 +66,10 @@ pub async fn handle(broker: &Broker, req: &Request, msg: FetchRequest) -> FetchR
                 None => Err(unknown),
                 Some(m) => match broker.partition(&m.name, p.partition) {
                     None => Err(ResponseError::UnknownTopicOrPartition),
-                    Some(_) if p.current_leader_epoch > LEADER_EPOCH => {
-                        Err(ResponseError::UnknownLeaderEpoch)
-                    }
-                    Some(_) if p.current_leader_epoch >= 0 && p.current_leader_epoch < LEADER_EPOCH => {
-                        Err(ResponseError::FencedLeaderEpoch)
-                    }
-                    Some(log) => Ok(log),
+                    Some(log) => match super::check_leader_epoch(p.current_leader_epoch) {
+                        Some(e) => Err(e),
+                        None => Ok(log),
+                    },
                 },
             };
             targets.push(Target {
@@ -167,7 +164,9 @@ fn read_all(
 }
 
 fn error(data: PartitionData, code: ResponseError) -> PartitionData {
-    let data = data.with_error_code(code.code()).with_records(Some(Bytes::new()));
+    let data = data
+        .with_error_code(code.code())
+        .with_records(Some(Bytes::new()));
     if code == ResponseError::OffsetOutOfRange {
         data
     } else {
@@ -196,5 +195,7 @@ fn build(
     for (i, p) in partitions {
         responses[i].partitions.push(p);
     }
-    FetchResponse::default().with_session_id(0).with_responses(responses)
+    FetchResponse::default()
+        .with_session_id(0)
+        .with_responses(responses)
 }

@@ -16,9 +16,13 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
-const LEADER_EPOCH: i32 = 0;
+use super::LEADER_EPOCH;
 
-pub async fn handle(broker: &Broker, req: &Request, msg: ListOffsetsRequest) -> ListOffsetsResponse {
+pub async fn handle(
+    broker: &Broker,
+    req: &Request,
+    msg: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let topics = msg
         .topics
         .into_iter()
@@ -33,11 +37,8 @@ pub async fn handle(broker: &Broker, req: &Request, msg: ListOffsetsRequest) -> 
                     let Some(log) = broker.partition(&name, p.partition_index) else {
                         return fail(resp, ResponseError::UnknownTopicOrPartition);
                     };
-                    if p.current_leader_epoch > LEADER_EPOCH {
-                        return fail(resp, ResponseError::UnknownLeaderEpoch);
-                    }
-                    if p.current_leader_epoch >= 0 && p.current_leader_epoch < LEADER_EPOCH {
-                        return fail(resp, ResponseError::FencedLeaderEpoch);
+                    if let Some(e) = super::check_leader_epoch(p.current_leader_epoch) {
+                        return fail(resp, e);
                     }
                     lookup(&log, p.timestamp, req.version, resp)
                 })
@@ -85,5 +86,7 @@ fn lookup(
 
 fn fail(resp: ListOffsetsPartitionResponse, code: ResponseError) -> ListOffsetsPartitionResponse {
     // The leader epoch stays at its default (-1), which every version can carry.
-    resp.with_error_code(code.code()).with_offset(-1).with_timestamp(-1)
+    resp.with_error_code(code.code())
+        .with_offset(-1)
+        .with_timestamp(-1)
 }

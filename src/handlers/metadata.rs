@@ -16,10 +16,12 @@ use crate::protocol::{Request, errors};
 pub(super) const OPS_NOT_REQUESTED: i32 = i32::MIN;
 /// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS: every topic
 /// operation is allowed, as in Kafka without an authorizer.
-pub(super) const TOPIC_OPS_ALL: i32 = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+pub(super) const TOPIC_OPS_ALL: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 /// Cluster operations allowed without an authorizer (CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
 /// DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE).
-pub(super) const CLUSTER_OPS_ALL: i32 = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+pub(super) const CLUSTER_OPS_ALL: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 pub async fn handle(broker: &Broker, req: &Request, msg: MetadataRequest) -> MetadataResponse {
     let v = req.version;
@@ -33,7 +35,8 @@ pub async fn handle(broker: &Broker, req: &Request, msg: MetadataRequest) -> Met
         None => all_topics(broker, v),
         Some(t) if t.is_empty() && v == 0 => all_topics(broker, v),
         Some(requested) => {
-            let auto_create = broker.config.auto_create_topics && (v < 4 || msg.allow_auto_topic_creation);
+            let auto_create =
+                broker.config.auto_create_topics && (v < 4 || msg.allow_auto_topic_creation);
             requested
                 .into_iter()
                 .map(|t| match t.name {
@@ -44,7 +47,8 @@ pub async fn handle(broker: &Broker, req: &Request, msg: MetadataRequest) -> Met
         }
     };
     let e = broker.endpoint();
-    let cluster_id = (v >= 2).then(|| StrBytes::from_string(broker.metadata.cluster_id().to_string()));
+    let cluster_id =
+        (v >= 2).then(|| StrBytes::from_string(broker.metadata.cluster_id().to_string()));
     let controller_id = BrokerId(if v >= 1 { broker.node_id() } else { -1 });
     MetadataResponse::default()
         .with_brokers(vec![
@@ -65,14 +69,23 @@ pub async fn handle(broker: &Broker, req: &Request, msg: MetadataRequest) -> Met
                 .into_iter()
                 .map(|t| {
                     let t = t.with_topic_authorized_operations(topic_ops);
-                    if v < 10 { t.with_topic_id(Uuid::nil()) } else { t }
+                    if v < 10 {
+                        t.with_topic_id(Uuid::nil())
+                    } else {
+                        t
+                    }
                 })
                 .collect(),
         )
 }
 
 fn all_topics(broker: &Broker, version: i16) -> Vec<MetadataResponseTopic> {
-    broker.metadata.topics().iter().map(|t| describe(broker, t, version)).collect()
+    broker
+        .metadata
+        .topics()
+        .iter()
+        .map(|t| describe(broker, t, version))
+        .collect()
 }
 
 fn by_name(broker: &Broker, name: &str, auto_create: bool, version: i16) -> MetadataResponseTopic {

@@ -7,14 +7,26 @@
 mod api_versions;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
+mod describe_groups;
 mod fetch;
+mod find_coordinator;
+mod groups;
+mod heartbeat;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod produce;
+mod sync_group;
 
 use bytes::Bytes;
 use kafka_protocol::messages::*;
@@ -63,10 +75,37 @@ pub const APIS: &[Api] = &[
     api(ApiKey::DescribeConfigs, 1, 4),
     api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::DescribeCluster, 0, 2),
+    api(ApiKey::OffsetCommit, 2, 9),
+    api(ApiKey::OffsetFetch, 1, 9),
+    api(ApiKey::FindCoordinator, 0, 6),
+    api(ApiKey::JoinGroup, 2, 9),
+    api(ApiKey::Heartbeat, 0, 4),
+    api(ApiKey::LeaveGroup, 0, 5),
+    api(ApiKey::SyncGroup, 0, 5),
+    api(ApiKey::DescribeGroups, 0, 6),
+    api(ApiKey::ListGroups, 0, 5),
+    api(ApiKey::DeleteGroups, 0, 2),
+    api(ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// The lowest Produce version that is really served (see [`APIS`]).
 const MIN_SERVED_PRODUCE: i16 = 3;
+
+/// The leader epoch of every partition of a single broker.
+pub(crate) const LEADER_EPOCH: i32 = 0;
+
+/// Kafka's fencing check of a client's `current_leader_epoch` (-1: not given).
+pub(crate) fn check_leader_epoch(current: i32) -> Option<kafka_protocol::error::ResponseError> {
+    use kafka_protocol::error::ResponseError;
+    if current < 0 {
+        return None;
+    }
+    match current.cmp(&LEADER_EPOCH) {
+        std::cmp::Ordering::Greater => Some(ResponseError::UnknownLeaderEpoch),
+        std::cmp::Ordering::Less => Some(ResponseError::FencedLeaderEpoch),
+        std::cmp::Ordering::Equal => None,
+    }
+}
 
 /// The supported range of an API, if it is supported at all.
 pub fn supported(key: ApiKey) -> Option<Api> {
@@ -121,7 +160,12 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Outcome {
         ApiKey::CreateTopics => serve!(broker, req, CreateTopicsRequest, create_topics::handle),
         ApiKey::DeleteTopics => serve!(broker, req, DeleteTopicsRequest, delete_topics::handle),
         ApiKey::CreatePartitions => {
-            serve!(broker, req, CreatePartitionsRequest, create_partitions::handle)
+            serve!(
+                broker,
+                req,
+                CreatePartitionsRequest,
+                create_partitions::handle
+            )
         }
         ApiKey::Fetch => serve!(broker, req, FetchRequest, fetch::handle),
         ApiKey::ListOffsets => serve!(broker, req, ListOffsetsRequest, list_offsets::handle),
@@ -129,11 +173,41 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Outcome {
             serve!(broker, req, InitProducerIdRequest, init_producer_id::handle)
         }
         ApiKey::DescribeConfigs => {
-            serve!(broker, req, DescribeConfigsRequest, describe_configs::handle)
+            serve!(
+                broker,
+                req,
+                DescribeConfigsRequest,
+                describe_configs::handle
+            )
         }
         ApiKey::DescribeCluster => {
-            serve!(broker, req, DescribeClusterRequest, describe_cluster::handle)
+            serve!(
+                broker,
+                req,
+                DescribeClusterRequest,
+                describe_cluster::handle
+            )
         }
+        ApiKey::FindCoordinator => {
+            serve!(
+                broker,
+                req,
+                FindCoordinatorRequest,
+                find_coordinator::handle
+            )
+        }
+        ApiKey::JoinGroup => serve!(broker, req, JoinGroupRequest, join_group::handle),
+        ApiKey::SyncGroup => serve!(broker, req, SyncGroupRequest, sync_group::handle),
+        ApiKey::Heartbeat => serve!(broker, req, HeartbeatRequest, heartbeat::handle),
+        ApiKey::LeaveGroup => serve!(broker, req, LeaveGroupRequest, leave_group::handle),
+        ApiKey::OffsetCommit => serve!(broker, req, OffsetCommitRequest, offset_commit::handle),
+        ApiKey::OffsetFetch => serve!(broker, req, OffsetFetchRequest, offset_fetch::handle),
+        ApiKey::DescribeGroups => {
+            serve!(broker, req, DescribeGroupsRequest, describe_groups::handle)
+        }
+        ApiKey::ListGroups => serve!(broker, req, ListGroupsRequest, list_groups::handle),
+        ApiKey::DeleteGroups => serve!(broker, req, DeleteGroupsRequest, delete_groups::handle),
+        ApiKey::OffsetDelete => serve!(broker, req, OffsetDeleteRequest, offset_delete::handle),
         ApiKey::Produce => {
             let mut body = req.body.clone();
             match protocol::decode_body::<ProduceRequest>(&mut body, req.version) {
@@ -141,7 +215,9 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Outcome {
                     Some(resp) => respond(&req, &resp),
                     None => Outcome::NoResponse,
                 },
-                Err(e) => Outcome::Close(format!("malformed Produce v{} request: {e}", req.version)),
+                Err(e) => {
+                    Outcome::Close(format!("malformed Produce v{} request: {e}", req.version))
+                }
             }
         }
         other => Outcome::Close(format!("unsupported API {other:?}")),

@@ -13,7 +13,11 @@ use crate::protocol::{Request, errors};
 use crate::storage::TimestampType;
 
 /// Returns `None` for acks=0: Kafka sends no response then.
-pub async fn handle(broker: &Broker, req: &Request, msg: ProduceRequest) -> Option<ProduceResponse> {
+pub async fn handle(
+    broker: &Broker,
+    req: &Request,
+    msg: ProduceRequest,
+) -> Option<ProduceResponse> {
     let version = req.version;
     let acks = msg.acks;
     let valid_acks = matches!(acks, -1..=1);
@@ -72,8 +76,16 @@ fn append(
     let config = log.config();
     let timestamp_bounds = (config.timestamp_type == TimestampType::CreateTime).then(|| {
         (
-            effective_i64("message.timestamp.before.max.ms", &meta.configs, &broker.config),
-            effective_i64("message.timestamp.after.max.ms", &meta.configs, &broker.config),
+            effective_i64(
+                "message.timestamp.before.max.ms",
+                &meta.configs,
+                &broker.config,
+            ),
+            effective_i64(
+                "message.timestamp.after.max.ms",
+                &meta.configs,
+                &broker.config,
+            ),
         )
     });
     let limits = Limits {

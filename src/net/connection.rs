@@ -70,13 +70,16 @@ async fn read_requests(
         let mut buf = BytesMut::zeroed(size as usize);
         rd.read_exact(&mut buf).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                FrameError::Truncated { expected: size as usize }
+                FrameError::Truncated {
+                    expected: size as usize,
+                }
             } else {
                 FrameError::Io(e)
             }
         })?;
         let frame = buf.freeze();
-        let request = protocol::parse_request(frame)?;
+        let mut request = protocol::parse_request(frame)?;
+        request.client_host = format!("/{}", peer.ip());
         log::trace!(
             "{peer}: {:?} v{} correlation {}",
             request.api_key,

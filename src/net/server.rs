@@ -22,7 +22,10 @@ pub async fn bind(listeners: &[Listener]) -> std::io::Result<Vec<BoundListener>>
     for l in listeners {
         let addr = l.bind_addr();
         let socket = TcpListener::bind(&addr).await.map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot bind listener {} on {addr}: {e}", l.name))
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot bind listener {} on {addr}: {e}", l.name),
+            )
         })?;
         let local_addr = socket.local_addr()?;
         out.push(BoundListener {

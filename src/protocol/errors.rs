@@ -3,6 +3,7 @@
 use kafka_protocol::error::ResponseError;
 
 use crate::broker::TopicError;
+use crate::coordinator::GroupError;
 use crate::storage::{BatchError, StorageError};
 
 /// The Kafka error for a failed topic operation.
@@ -43,4 +44,32 @@ pub fn storage_error(e: &StorageError) -> ResponseError {
             ResponseError::KafkaStorageError
         }
     }
+}
+
+/// The Kafka error for a failed group operation.
+pub fn group_error(e: &GroupError) -> ResponseError {
+    match e {
+        GroupError::UnknownMemberId => ResponseError::UnknownMemberId,
+        GroupError::IllegalGeneration => ResponseError::IllegalGeneration,
+        GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
+        GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+        GroupError::MemberIdRequired => ResponseError::MemberIdRequired,
+        GroupError::FencedInstanceId => ResponseError::FencedInstanceId,
+        GroupError::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+        GroupError::InvalidGroupId => ResponseError::InvalidGroupId,
+        GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+        GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
+        GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
+        GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
+        GroupError::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
+        GroupError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+        // A failed write to __consumer_offsets: clients retry after rediscovering the
+        // coordinator, as Kafka has them do.
+        GroupError::Storage(_) => ResponseError::CoordinatorNotAvailable,
+    }
+}
+
+/// The error code (0 for none) of an optional group error.
+pub fn group_code(e: Option<&GroupError>) -> i16 {
+    e.map(|e| group_error(e).code()).unwrap_or(0)
 }

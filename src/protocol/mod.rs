@@ -40,6 +40,8 @@ pub struct Request {
     pub correlation_id: i32,
     pub header: RequestHeader,
     pub body: Bytes,
+    /// The client's address as Kafka reports it (`/127.0.0.1`), set by the connection.
+    pub client_host: String,
 }
 
 /// Decodes the request header of one frame (without its size prefix).
@@ -56,19 +58,19 @@ pub fn parse_request(mut frame: Bytes) -> Result<Request, FrameError> {
     } else {
         api_key.request_header_version(version)
     };
-    let header = RequestHeader::decode(&mut frame, header_version).map_err(|e| {
-        FrameError::BadHeader {
+    let header =
+        RequestHeader::decode(&mut frame, header_version).map_err(|e| FrameError::BadHeader {
             api_key,
             version,
             reason: e.to_string(),
-        }
-    })?;
+        })?;
     Ok(Request {
         api_key,
         version,
         correlation_id,
         header,
         body: frame,
+        client_host: String::new(),
     })
 }
 
@@ -82,7 +84,10 @@ pub struct DecodeError(pub String);
 pub fn decode_body<T: Decodable>(body: &mut Bytes, version: i16) -> Result<T, DecodeError> {
     let msg = T::decode(body, version).map_err(|e| DecodeError(e.to_string()))?;
     if body.has_remaining() {
-        log::debug!("ignoring {} trailing bytes after a request body", body.remaining());
+        log::debug!(
+            "ignoring {} trailing bytes after a request body",
+            body.remaining()
+        );
     }
     Ok(msg)
 }

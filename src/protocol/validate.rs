@@ -33,10 +33,7 @@ fn reject(error: ResponseError, message: impl Into<String>) -> Rejected {
 }
 
 /// Validates the records of one partition of a produce request (v3+: exactly one v2 batch).
-pub fn produce_records(
-    records: Option<&Bytes>,
-    limits: &Limits,
-) -> Result<BatchHeader, Rejected> {
+pub fn produce_records(records: Option<&Bytes>, limits: &Limits) -> Result<BatchHeader, Rejected> {
     let bytes = match records {
         Some(b) if !b.is_empty() => b,
         _ => {
@@ -73,7 +70,7 @@ pub fn produce_records(
             "Produce requests are only allowed to contain exactly one record batch per partition",
         ));
     }
-    let h = headers[0].clone();
+    let h = headers[0];
     if h.is_control() {
         return Err(reject(
             ResponseError::InvalidRecord,
@@ -81,7 +78,10 @@ pub fn produce_records(
         ));
     }
     if h.records_count <= 0 {
-        return Err(reject(ResponseError::InvalidRecord, "record batch has no records"));
+        return Err(reject(
+            ResponseError::InvalidRecord,
+            "record batch has no records",
+        ));
     }
     let size = bytes.len();
     if size as u64 > limits.segment_bytes {
@@ -104,7 +104,8 @@ pub fn produce_records(
     }
     if let Some((before, after)) = limits.timestamp_bounds {
         let too_new = h.max_timestamp > limits.now_ms.saturating_add(after);
-        let too_old = h.base_timestamp >= 0 && h.base_timestamp < limits.now_ms.saturating_sub(before);
+        let too_old =
+            h.base_timestamp >= 0 && h.base_timestamp < limits.now_ms.saturating_sub(before);
         if too_new || too_old {
             return Err(reject(
                 ResponseError::InvalidTimestamp,

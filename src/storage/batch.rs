@@ -143,7 +143,7 @@ impl BatchHeader {
         (self.attributes & 0x7) as u8
     }
 
-    /// Compression codec; `None` in the result means an unknown codec id.
+    /// Compression codec; an unknown codec id is `BatchError::UnsupportedCompression`.
     pub fn compression(&self) -> Result<Compression, BatchError> {
         match self.compression_id() {
             0 => Ok(Compression::None),

@@ -138,18 +138,29 @@ impl LogManager {
         Ok(log)
     }
 
-    /// Removes the partition and its directory; later appends to it fail.
+    /// Removes the partition and its directory; later appends to it fail. As Kafka, the
+    /// directory is first renamed to `<topic>-<partition>.<uuid>-delete` (under the map
+    /// lock, so a concurrent `create` starts from a fresh directory), then removed.
     pub fn delete(&self, tp: &TopicPartition) -> Result<(), StorageError> {
-        let Some(log) = self.write_logs().remove(tp) else {
-            return Ok(());
-        };
-        log.mark_closed();
         let path = self.dir.join(tp.dir_name());
-        match fs::remove_dir_all(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StorageError::IoAt { path, source: e }),
+        let doomed = self.dir.join(format!(
+            "{}.{}-delete",
+            tp.dir_name(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        {
+            let mut logs = self.write_logs();
+            let Some(log) = logs.remove(tp) else {
+                return Ok(());
+            };
+            log.mark_closed();
+            match fs::rename(&path, &doomed) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(StorageError::IoAt { path, source: e }),
+            }
         }
+        fs::remove_dir_all(&doomed).at(&doomed)
     }
 
     /// All partitions, sorted.

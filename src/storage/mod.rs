@@ -15,6 +15,7 @@
 //! (checkpoint files), `manager` (`LogManager`, all partitions of one log dir).
 
 pub mod batch;
+pub mod builder;
 mod checkpoint;
 mod error;
 mod index;

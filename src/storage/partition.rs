@@ -231,7 +231,8 @@ impl PartitionLog {
         if active.size == 0 {
             return Ok(());
         }
-        let by_size = active.size + incoming > cfg.segment_bytes;
+        // positions in the offset index are 32-bit, so a segment never passes 2 GiB
+        let by_size = active.size + incoming > cfg.segment_bytes.min(i32::MAX as u64);
         let waited = match active.state.first_batch_timestamp {
             Some(t) if t >= 0 => max_ts.saturating_sub(t),
             _ => now_ms.saturating_sub(active.created_ms.unwrap_or(now_ms)),

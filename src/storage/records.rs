@@ -110,7 +110,8 @@ impl<'a> RecordIter<'a> {
         Err(BatchError::MalformedRecord("varint too long"))
     }
 
-    fn next_record(&mut self) -> Result<(i64, i64), BatchError> {
+    /// Reads one record's prefix; returns (offset, timestamp, bytes left in the record).
+    fn record_prefix(&mut self) -> Result<(i64, i64, u64), BatchError> {
         let (len, _) = self.read_varlong()?;
         if len < 0 {
             return Err(BatchError::MalformedRecord("negative record length"));
@@ -121,19 +122,100 @@ impl<'a> RecordIter<'a> {
         let consumed = (1 + n1 + n2) as i64;
         let rest = len.checked_sub(consumed).filter(|r| *r >= 0);
         let rest = rest.ok_or(BatchError::MalformedRecord("record length too small"))?;
-        let skipped = io::copy(&mut (&mut self.reader).take(rest as u64), &mut io::sink())
-            .map_err(decomp_err)?;
-        if skipped != rest as u64 {
-            return Err(BatchError::MalformedRecord("unexpected end of records"));
-        }
         let h = &self.header;
         let ts = if h.is_log_append_time() {
             h.max_timestamp
         } else {
             h.base_timestamp.wrapping_add(ts_delta)
         };
-        Ok((h.base_offset.wrapping_add(offset_delta), ts))
+        Ok((h.base_offset.wrapping_add(offset_delta), ts, rest as u64))
     }
+
+    /// The next record with its key and value (headers are skipped), for readers of
+    /// internal topics. `None` at the end of the batch.
+    pub fn next_keyed(&mut self) -> Option<Result<KeyedRecord, BatchError>> {
+        if self.remaining <= 0 || self.failed {
+            return None;
+        }
+        self.remaining -= 1;
+        let r = self.keyed_record();
+        self.failed = r.is_err();
+        Some(r)
+    }
+
+    fn keyed_record(&mut self) -> Result<KeyedRecord, BatchError> {
+        let (offset, timestamp, rest) = self.record_prefix()?;
+        if rest > MAX_SNAPPY_DECOMPRESSED as u64 {
+            return Err(BatchError::MalformedRecord("record too large"));
+        }
+        let mut body = Vec::with_capacity(rest as usize);
+        (&mut self.reader)
+            .take(rest)
+            .read_to_end(&mut body)
+            .map_err(decomp_err)?;
+        if body.len() as u64 != rest {
+            return Err(BatchError::MalformedRecord("unexpected end of records"));
+        }
+        let mut cur = &body[..];
+        let key = take_varbytes(&mut cur)?;
+        let value = take_varbytes(&mut cur)?;
+        Ok(KeyedRecord {
+            offset,
+            timestamp,
+            key,
+            value,
+        })
+    }
+
+    fn next_record(&mut self) -> Result<(i64, i64), BatchError> {
+        let (offset, ts, rest) = self.record_prefix()?;
+        let skipped =
+            io::copy(&mut (&mut self.reader).take(rest), &mut io::sink()).map_err(decomp_err)?;
+        if skipped != rest {
+            return Err(BatchError::MalformedRecord("unexpected end of records"));
+        }
+        Ok((offset, ts))
+    }
+}
+
+/// A record's offset, timestamp, key and value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedRecord {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub key: Option<bytes::Bytes>,
+    pub value: Option<bytes::Bytes>,
+}
+
+/// Reads a zigzag varint length followed by that many bytes (-1: null).
+fn take_varbytes(cur: &mut &[u8]) -> Result<Option<bytes::Bytes>, BatchError> {
+    let mut v: u64 = 0;
+    let mut i = 0;
+    loop {
+        let (&b, rest) = cur
+            .split_first()
+            .ok_or(BatchError::MalformedRecord("unexpected end of record"))?;
+        *cur = rest;
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            break;
+        }
+        i += 1;
+        if i >= 10 {
+            return Err(BatchError::MalformedRecord("varint too long"));
+        }
+    }
+    let len = ((v >> 1) as i64) ^ -((v & 1) as i64);
+    if len < 0 {
+        return Ok(None);
+    }
+    let len = len as usize;
+    if cur.len() < len {
+        return Err(BatchError::MalformedRecord("field longer than record"));
+    }
+    let (field, rest) = cur.split_at(len);
+    *cur = rest;
+    Ok(Some(bytes::Bytes::copy_from_slice(field)))
 }
 
 impl Iterator for RecordIter<'_> {
@@ -194,8 +276,8 @@ mod tests {
             }
         }
         let mut y = build_batch(&BatchSpec::new(5));
-        for i in 61..y.len() {
-            y[i] = 0xff;
+        for byte in y.iter_mut().skip(61) {
+            *byte = 0xff;
         }
         let r: Vec<_> = RecordIter::new(&y).unwrap().collect();
         assert!(r.iter().any(|x| x.is_err()));

@@ -413,3 +413,60 @@ fn closed_after_delete() {
             .is_err()
     );
 }
+
+#[test]
+fn multi_batch_append_flush_and_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<LogManager>();
+    assert_send_sync::<PartitionLog>();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        flush_messages: 5,
+        flush_ms: 100,
+        ..LogConfig::default()
+    };
+    let (m, log) = open(dir.path(), cfg);
+    let mut two = simple(3, 0);
+    two.extend_from_slice(&simple(2, 0));
+    let info = append(&log, &two, 0);
+    assert_eq!((info.base_offset, info.last_offset), (0, 4));
+    let hs = headers(&log.read(0, 1 << 20, false, i64::MAX).unwrap());
+    assert_eq!(
+        hs.iter().map(|h| h.base_offset).collect::<Vec<_>>(),
+        vec![0, 3]
+    );
+    assert_eq!(log.lock().recovery_point, 5); // flush.messages reached
+    append(&log, &simple(1, 0), 10);
+    assert_eq!(log.lock().recovery_point, 5);
+    m.flush_due(50).unwrap();
+    assert_eq!(log.lock().recovery_point, 5);
+    m.flush_due(200).unwrap();
+    assert_eq!(log.lock().recovery_point, 6);
+
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    append(&log, &simple(2, 0), 0);
+                }
+            })
+        })
+        .collect();
+    let reader = {
+        let log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for _ in 0..200 {
+                let r = log.read(0, 1 << 20, false, log.log_end_offset()).unwrap();
+                batch::validate(&r).unwrap();
+            }
+        })
+    };
+    for w in writers {
+        w.join().unwrap();
+    }
+    reader.join().unwrap();
+    assert_eq!(log.log_end_offset(), 6 + 4 * 50 * 2);
+    let all = log.read(0, usize::MAX, false, i64::MAX).unwrap();
+    assert_eq!(headers(&all).len(), 3 + 200);
+}

@@ -1,0 +1,27 @@
+//! DeleteGroups (key 42): removes empty groups and their offsets.
+
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
+
+use super::groups::{coordinator_ready, now};
+use crate::broker::Broker;
+use crate::protocol::{Request, errors};
+
+pub async fn handle(
+    broker: &Broker,
+    _req: &Request,
+    msg: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
+    let results = msg
+        .groups_names
+        .iter()
+        .map(|g| {
+            let r = coordinator_ready(broker)
+                .and_then(|()| broker.groups.delete_group(g.0.as_str(), now()));
+            DeletableGroupResult::default()
+                .with_group_id(g.clone())
+                .with_error_code(errors::group_code(r.err().as_ref()))
+        })
+        .collect();
+    DeleteGroupsResponse::default().with_results(results)
+}
