@@ -188,21 +188,32 @@ def unique_name(prefix: str = "t") -> str:
 
 
 @pytest.fixture
-def broker(request):
-    """A fresh broker per test. Its log is printed if the test fails."""
-    workdir = Path(tempfile.mkdtemp(prefix="vltava-pytest-"))
-    b = Broker(workdir)
-    try:
+def broker_factory(request):
+    """make(overrides) -> a started Broker with extra --override keys; all are
+    stopped and their directories removed after the test (logs printed on failure)."""
+    made: list[Broker] = []
+
+    def make(overrides: dict[str, str] | None = None) -> Broker:
+        b = Broker(Path(tempfile.mkdtemp(prefix="vltava-pytest-")), overrides)
+        made.append(b)
         b.start()
-        yield b
-    finally:
+        return b
+
+    yield make
+    for b in made:
         try:
             b.stop()
         finally:
             rep = getattr(request.node, "rep_call", None)
             if rep is not None and rep.failed:
                 print(b.log_tail(200))
-            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(b.workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def broker(broker_factory):
+    """A fresh broker per test. Its log is printed if the test fails."""
+    return broker_factory()
 
 
 @pytest.fixture

@@ -159,8 +159,11 @@ def api_versions(port: int, correlation_id: int = 1) -> dict[int, tuple[int, int
 
 
 # ------------------------------------------------------------ record batches
-def record_batch_v2(records: list[tuple[bytes | None, bytes | None]], base_ts: int) -> bytearray:
-    """An uncompressed magic-2 batch with a correct CRC-32C, offsets 0..n-1."""
+def record_batch_v2(
+    records: list[tuple[bytes | None, bytes | None]], base_ts: int, codec: int = 0, compress=None
+) -> bytearray:
+    """A magic-2 batch with a correct CRC-32C, offsets 0..n-1. `codec` is the
+    attributes' compression id; `compress` turns the record bytes into its payload."""
     body = bytearray()
     for i, (key, value) in enumerate(records):
         rec = bytearray()
@@ -172,8 +175,10 @@ def record_batch_v2(records: list[tuple[bytes | None, bytes | None]], base_ts: i
         rec += varint(0)  # headers
         body += varint(len(rec)) + rec
     n = len(records)
+    if compress is not None:
+        body = bytearray(compress(bytes(body)))
     after_crc = (
-        i16(0)  # attributes
+        i16(codec)  # attributes
         + i32(n - 1)  # last offset delta
         + i64(base_ts)
         + i64(base_ts + n - 1)
@@ -200,9 +205,11 @@ def message_set_v1(records: list[tuple[bytes | None, bytes | None]], ts: int) ->
 
 
 # --------------------------------------------------------------- requests
-def produce_v7(topic: str, partition: int, records: bytes, correlation_id: int = 11) -> bytes:
+def produce_v7(topic: str, partition: int, records: bytes, correlation_id: int = 11, version: int = 7) -> bytes:
+    """Produce v3..v8 share this request layout."""
+    assert 3 <= version <= 8
     return (
-        header(0, 7, correlation_id)
+        header(0, version, correlation_id)
         + string(None)  # transactional id
         + i16(-1)  # acks=all
         + i32(10000)
@@ -210,8 +217,9 @@ def produce_v7(topic: str, partition: int, records: bytes, correlation_id: int =
     )
 
 
-def parse_produce_v7(r: Reader, correlation_id: int = 11) -> dict[tuple[str, int], tuple[int, int]]:
-    """{(topic, partition): (error_code, base_offset)}"""
+def parse_produce_v7(r: Reader, correlation_id: int = 11, version: int = 7) -> dict[tuple[str, int], tuple[int, int]]:
+    """{(topic, partition): (error_code, base_offset)} for Produce v3..v7."""
+    assert 3 <= version <= 7
     assert r.i32() == correlation_id
     out = {}
     for _ in range(r.i32()):
@@ -219,10 +227,11 @@ def parse_produce_v7(r: Reader, correlation_id: int = 11) -> dict[tuple[str, int
         for _ in range(r.i32()):
             idx, err, base = r.i32(), r.i16(), r.i64()
             r.i64()  # log append time
-            r.i64()  # log start offset
+            if version >= 5:
+                r.i64()  # log start offset
             out[(name, idx)] = (err, base)
     r.i32()  # throttle
-    assert r.done(), "trailing bytes in Produce v7 response"
+    assert r.done(), f"trailing bytes in Produce v{version} response"
     return out
 
 

@@ -30,6 +30,7 @@ INVALID_TOPIC_EXCEPTION = 17
 INVALID_PARTITIONS = 37
 INVALID_REPLICATION_FACTOR = 38
 INVALID_RECORD = 87
+UNSUPPORTED_COMPRESSION_TYPE = 76
 
 
 def fixture_bytes(rel: str) -> bytes:
@@ -215,6 +216,44 @@ def test_produce_magic_1_rejected(broker, topic_name):
     assert err == INVALID_RECORD, f"Kafka 4.0 answers INVALID_RECORD (87), got {err}"
     assert high_watermark(broker, topic) == 0, "a magic-1 message set must not be stored"
     assert_healthy(broker)
+
+
+def test_produce_two_batches_rejected(broker, topic_name):
+    """Kafka 4.0: Produce v3+ carries exactly one batch per partition, else INVALID_RECORD."""
+    versions = assert_healthy(broker)
+    require_version(versions, 0, 7, "Produce")
+    topic = topic_name()
+    create_topic(broker, topic)
+    now = int(time.time() * 1000)
+    two = bytes(w.record_batch_v2([(b"k", b"a")], now)) + bytes(w.record_batch_v2([(b"k", b"b")], now))
+    resp = w.parse_produce_v7(w.roundtrip(broker.port, w.produce_v7(topic, 0, two)))
+    assert resp[(topic, 0)][0] == INVALID_RECORD, f"expected INVALID_RECORD (87), got {resp}"
+    assert high_watermark(broker, topic) == 0, "nothing may be stored"
+
+
+def test_produce_zstd_needs_v7(broker, topic_name):
+    """Kafka 4.0: a zstd batch in Produce < v7 gets UNSUPPORTED_COMPRESSION_TYPE (76);
+    the same batch in v7 is accepted."""
+    zstandard = pytest.importorskip("zstandard")
+    versions = assert_healthy(broker)
+    require_version(versions, 0, 5, "Produce")
+    require_version(versions, 0, 7, "Produce")
+    topic = topic_name()
+    create_topic(broker, topic)
+    batch = bytes(
+        w.record_batch_v2(
+            [(b"k", b"zstd-1"), (b"k", b"zstd-2")],
+            int(time.time() * 1000),
+            codec=4,
+            compress=zstandard.ZstdCompressor().compress,
+        )
+    )
+    resp = w.parse_produce_v7(w.roundtrip(broker.port, w.produce_v7(topic, 0, batch, version=5)), version=5)
+    assert resp[(topic, 0)][0] == UNSUPPORTED_COMPRESSION_TYPE, f"Produce v5 with zstd: {resp}"
+    assert high_watermark(broker, topic) == 0
+    resp = w.parse_produce_v7(w.roundtrip(broker.port, w.produce_v7(topic, 0, batch)))
+    assert resp[(topic, 0)] == (0, 0), f"Produce v7 with zstd: {resp}"
+    assert high_watermark(broker, topic) == 2
 
 
 def test_produce_unknown_partition(broker, topic_name):

@@ -313,3 +313,39 @@ def test_auto_create_on_produce(broker, topic_name):
         assert vals == [b"v%d" % i for i in range(10)]
     finally:
         c.close()
+
+
+def test_time_retention(broker_factory, topic_name):
+    """retention.ms / segment.ms topic configs and log.retention.check.interval.ms:
+    a rolled segment whose newest timestamp is older than retention.ms is deleted
+    and the log start offset moves past it (Kafka's time-based retention)."""
+    broker = broker_factory({"log.retention.check.interval.ms": "300"})
+    topic = topic_name()
+    a = admin(broker)
+    wait_futures(
+        a.create_topics(
+            [NewTopic(topic, 1, 1, config={"retention.ms": "2000", "segment.ms": "100"})], operation_timeout=10
+        )
+    )
+    wait_for_metadata(broker, topic, 1)
+    old = make_records(100, base_ts=(int(time.time()) - 600) * 1000, source="old")
+    produce(broker, topic, old, "none", True)
+    time.sleep(0.5)
+    # A fresh record: rolls the old segment (segment.ms elapsed) and stays.
+    fresh = make_records(1, base_ts=int(time.time() * 1000), source="fresh", first_seq=100)
+    produce(broker, topic, fresh, "none", True)
+
+    c = consumer(broker)
+    try:
+        deadline = time.monotonic() + 30
+        lo = hi = None
+        while time.monotonic() < deadline:
+            lo, hi = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+            if lo == 100:
+                break
+            time.sleep(0.2)
+        assert (lo, hi) == (100, 101), f"log start/end offsets {(lo, hi)}: expired segment not deleted within 30s"
+    finally:
+        c.close()
+    got = consume_all(broker, topic, 1, 1)
+    assert [(g.offset, g.value) for g in got] == [(100, fresh[0].value)], got

@@ -11,6 +11,8 @@ mod group;
 mod membership;
 pub mod records;
 mod subscription;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
