@@ -184,6 +184,34 @@ def test_pipelined_requests_answered_in_order(broker):
 
 
 # ------------------------------------------------------------------ produce
+def test_pipelined_produce_appends_in_request_order(broker, topic_name):
+    """Kafka handles one request per connection at a time, so pipelined Produce
+    requests to one partition are appended in the order they were sent (clients
+    without idempotence rely on this for per-partition ordering)."""
+    versions = assert_healthy(broker)
+    require_version(versions, 0, 7, "Produce")
+    topic = topic_name()
+    create_topic(broker, topic)
+    n = 200
+    now = int(time.time() * 1000)
+    with w.connect(broker.port) as s:
+        frames = []
+        for i in range(n):
+            batch = w.record_batch_v2([(b"k", b"seq-%d" % i + b"x" * (i % 5) * 1000)], now + i)
+            req = w.produce_v7(topic, 0, bytes(batch), correlation_id=5000 + i)
+            frames.append(w.i32(len(req)) + req)
+        s.sendall(b"".join(frames))
+        offsets = []
+        for i in range(n):
+            resp = w.parse_produce_v7(w.Reader(w.recv_frame(s)), correlation_id=5000 + i)
+            err, base = resp[(topic, 0)]
+            assert err == 0, f"request {i}: error {err}"
+            offsets.append(base)
+    assert offsets == list(range(n)), (
+        f"pipelined produce requests appended out of order: base offsets {offsets[:20]}..."
+    )
+
+
 def test_produce_corrupt_crc(broker, topic_name):
     versions = assert_healthy(broker)
     require_version(versions, 0, 7, "Produce")

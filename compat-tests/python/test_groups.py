@@ -101,19 +101,20 @@ def partitioned(workers: list[Worker], sizes: list[int]) -> bool:
     return sorted(flat) == [0, 1, 2, 3] and sorted(len(a) for a in assigned) == sorted(sizes)
 
 
-def test_load_balancing_and_rebalancing_under_churn(gbroker, topic_name, tmp_path):
+@pytest.mark.parametrize("strategy", ["range", "cooperative-sticky"])
+def test_load_balancing_and_rebalancing_under_churn(gbroker, topic_name, tmp_path, strategy):
     b = gbroker.bootstrap
     topic = topic_name()
     create_topic(b, topic, 4)
     produce(b, topic, 0, 400, 4)
     show = lambda ws: lambda: {w.name: w.assignment() for w in ws}  # noqa: E731
 
-    a = Worker(tmp_path, "a", b, "lb", topic)
-    w_b = Worker(tmp_path, "b", b, "lb", topic)
+    a = Worker(tmp_path, "a", b, "lb", topic, strategy)
+    w_b = Worker(tmp_path, "b", b, "lb", topic, strategy)
     try:
         wait_for(lambda: partitioned([a, w_b], [2, 2]), 60, "two members with two partitions each", show([a, w_b]))
 
-        c = Worker(tmp_path, "c", b, "lb", topic)
+        c = Worker(tmp_path, "c", b, "lb", topic, strategy)
         wait_for(lambda: partitioned([a, w_b, c], [2, 1, 1]), 60, "a third member to get a share", show([a, w_b, c]))
         produce(b, topic, 400, 400, 4)
 
