@@ -200,14 +200,24 @@ def broker_factory(request):
         return b
 
     yield make
+    problems = []
     for b in made:
         try:
-            b.stop()
+            died = b.proc is not None and b.proc.poll() is not None
+            code = b.stop()
+            if died:
+                problems.append(f"broker exited on its own during the test (exit code {code})\n{b.log_tail()}")
+            elif code not in (None, 0):
+                problems.append(f"broker exited with {code} on SIGTERM (expected 0)\n{b.log_tail()}")
+        except AssertionError as e:
+            problems.append(str(e))
         finally:
             rep = getattr(request.node, "rep_call", None)
             if rep is not None and rep.failed:
                 print(b.log_tail(200))
             shutil.rmtree(b.workdir, ignore_errors=True)
+    if problems:
+        pytest.fail("\n".join(problems))
 
 
 @pytest.fixture

@@ -6,9 +6,7 @@ codes. Expected answers are Apache Kafka 4.0's (see
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import tempfile
 import time
 from pathlib import Path
 
@@ -17,7 +15,6 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import kafka_wire as w
-from conftest import Broker
 
 FIXTURES = Path(os.environ.get("VLTAVA_UPSTREAM_FIXTURES", "/work/shared/upstream-fixtures"))
 REPO_FIXTURES = Path(__file__).resolve().parents[2] / "protocol-fixtures"
@@ -118,18 +115,12 @@ def test_negative_frame_size_closes_connection(broker):
     assert_healthy(broker)
 
 
-def test_configured_request_max_bytes():
-    workdir = Path(tempfile.mkdtemp(prefix="vltava-pytest-"))
-    b = Broker(workdir, overrides={"socket.request.max.bytes": "1000"})
-    try:
-        b.start()
-        with w.connect(b.port) as s:
-            s.sendall(w.i32(2000) + w.header(18, 0, 1))
-            assert w.is_closed_by_peer(s), "frame of 2000 bytes accepted with socket.request.max.bytes=1000"
-        assert_healthy(b)
-    finally:
-        b.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+def test_configured_request_max_bytes(broker_factory):
+    b = broker_factory({"socket.request.max.bytes": "1000"})
+    with w.connect(b.port) as s:
+        s.sendall(w.i32(2000) + w.header(18, 0, 1))
+        assert w.is_closed_by_peer(s), "frame of 2000 bytes accepted with socket.request.max.bytes=1000"
+    assert_healthy(b)
 
 
 def test_garbage_frame(broker):
