@@ -29,6 +29,7 @@ fn limits() -> Limits {
         segment_bytes: 1 << 30,
         now_ms: NOW,
         timestamp_bounds: Some((i64::MAX, i64::MAX)),
+        version: 12,
     }
 }
 

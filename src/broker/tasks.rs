@@ -14,6 +14,9 @@ use crate::net;
 /// (Kafka's `log.flush.offset.checkpoint.interval.ms` default).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
+/// How often segments rolled since the last pass are fsynced.
+const ROLLED_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Runs a broker until `shutdown` completes, then stops cleanly (flushes and writes
 /// the clean-shutdown marker so the next start skips recovery).
 pub async fn run(
@@ -99,6 +102,8 @@ async fn housekeeping(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
     let mut retention = tokio::time::interval(retention_every);
     let mut flush = tokio::time::interval(flush_every);
     let mut checkpoint = tokio::time::interval(CHECKPOINT_INTERVAL);
+    let mut rolled = tokio::time::interval(ROLLED_FLUSH_INTERVAL);
+    rolled.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut offsets_expiry = tokio::time::interval(Duration::from_millis(
         broker.config.offsets_retention_check_interval_ms,
     ));
@@ -114,6 +119,9 @@ async fn housekeeping(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
             }
             _ = flush.tick() => {
                 tokio::task::spawn_blocking(move || logs.flush_due(now_ms())).await
+            }
+            _ = rolled.tick() => {
+                tokio::task::spawn_blocking(move || logs.flush_rolled()).await
             }
             _ = checkpoint.tick() => {
                 tokio::task::spawn_blocking(move || logs.checkpoint()).await

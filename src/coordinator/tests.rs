@@ -11,7 +11,10 @@ use super::*;
 
 /// Records appended by the coordinator, kept in memory.
 #[derive(Clone, Default)]
-struct MemLog(Arc<Mutex<Vec<(i32, Bytes, Option<Bytes>)>>>);
+struct MemLog(Arc<Mutex<Vec<Written>>>);
+
+/// (partition, key, value)
+type Written = (i32, Bytes, Option<Bytes>);
 
 impl OffsetsLog for MemLog {
     fn append(

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::broker::Broker;
-use crate::protocol::{Request, errors};
+use crate::protocol::{Request, errors, validate};
 use crate::replication::purgatory;
 use crate::storage::PartitionLog;
 
@@ -141,6 +141,12 @@ fn read_all(
                 // The first partition with data may exceed the limits by one batch (KIP-74).
                 let min_one = total == 0;
                 match log.read(t.fetch_offset, budget, min_one, hw) {
+                    // Fetch before v10 cannot carry zstd batches; Kafka 4.0 no longer
+                    // down-converts, it answers UNSUPPORTED_COMPRESSION_TYPE.
+                    Ok(bytes) if version < 10 && has_zstd(&bytes) => {
+                        any_error = true;
+                        error(data, ResponseError::UnsupportedCompressionType)
+                    }
                     Ok(bytes) => {
                         total += bytes.len();
                         data.with_records(Some(bytes))
@@ -161,6 +167,12 @@ fn read_all(
         out.push((t.topic_index, data));
     }
     (out, total, any_error)
+}
+
+fn has_zstd(bytes: &[u8]) -> bool {
+    crate::storage::batch::walk_headers(bytes)
+        .map(|hs| hs.iter().any(|(_, h)| h.compression_id() == validate::ZSTD))
+        .unwrap_or(false)
 }
 
 fn error(data: PartitionData, code: ResponseError) -> PartitionData {

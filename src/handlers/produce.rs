@@ -22,6 +22,12 @@ pub async fn handle(
     let acks = msg.acks;
     let valid_acks = matches!(acks, -1..=1);
     let now = now_ms();
+    let ctx = Ctx {
+        broker,
+        acks,
+        now,
+        version,
+    };
     let mut responses = Vec::with_capacity(msg.topic_data.len());
     for topic in msg.topic_data {
         let name = topic.name.0.as_str();
@@ -37,7 +43,7 @@ pub async fn handle(
                 let Some(meta) = meta.as_ref() else {
                     return error(resp, ResponseError::UnknownTopicOrPartition, None);
                 };
-                append(broker, meta, p.index, p.records.as_ref(), acks, now, resp)
+                append(&ctx, meta, p.index, p.records.as_ref(), resp)
             })
             .map(|r| {
                 if version < 5 {
@@ -61,15 +67,27 @@ pub async fn handle(
     Some(ProduceResponse::default().with_responses(responses))
 }
 
+/// What every partition of one produce request shares.
+struct Ctx<'a> {
+    broker: &'a Broker,
+    acks: i16,
+    now: i64,
+    version: i16,
+}
+
 fn append(
-    broker: &Broker,
+    ctx: &Ctx<'_>,
     meta: &TopicMeta,
     partition: i32,
     records: Option<&bytes::Bytes>,
-    acks: i16,
-    now: i64,
     resp: PartitionProduceResponse,
 ) -> PartitionProduceResponse {
+    let Ctx {
+        broker,
+        acks,
+        now,
+        version,
+    } = *ctx;
     let Some(log) = broker.partition(&meta.name, partition) else {
         return error(resp, ResponseError::UnknownTopicOrPartition, None);
     };
@@ -93,6 +111,7 @@ fn append(
         segment_bytes: config.segment_bytes,
         now_ms: now,
         timestamp_bounds,
+        version,
     };
     let header = match validate::produce_records(records, &limits) {
         Ok(h) => h,

@@ -1,27 +1,27 @@
-//! One client connection: framing, pipelining and in-order responses.
+//! One client connection: framing, pipelining and in-order processing.
 //!
-//! The reader half decodes frames and spawns one task per request; the writer half awaits
-//! those tasks strictly in arrival order, so responses leave in request order even when
-//! handlers finish out of order. The queue between them is bounded (backpressure).
+//! As in Kafka, the requests of one connection are handled one after the other, in the
+//! order they arrived (a producer's pipelined batches are appended in order), while the
+//! writer half sends earlier responses and the socket buffers later requests. The queue
+//! between reader and writer is bounded (backpressure).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
 use crate::handlers::{self, Outcome};
 use crate::protocol::{self, FrameError};
 
-/// Requests read but not yet answered, per connection.
+/// Responses produced but not yet written, per connection.
 const MAX_IN_FLIGHT: usize = 64;
 
-type Pending = JoinHandle<Outcome>;
+type Pending = Outcome;
 
 /// Serves one connection until the client closes it, a bad frame arrives, or shutdown.
 pub(super) async fn run(
@@ -47,37 +47,44 @@ pub(super) async fn run(
     let _ = writer.await;
 }
 
+/// Initial size of a connection's read buffer; it grows to the largest frame seen.
+const READ_BUFFER: usize = 64 * 1024;
+
 async fn read_requests(
     broker: &Arc<Broker>,
-    rd: OwnedReadHalf,
+    mut rd: OwnedReadHalf,
     tx: mpsc::Sender<Pending>,
     peer: SocketAddr,
 ) -> Result<(), FrameError> {
-    let mut rd = BufReader::with_capacity(64 * 1024, rd);
     let max = broker.config.socket_request_max_bytes;
+    // One buffer per connection, filled straight from the socket without zeroing; each
+    // frame is split off as `Bytes`, and the space is reclaimed once frames are dropped.
+    let mut buf = BytesMut::with_capacity(READ_BUFFER);
     loop {
-        let size = match rd.read_i32().await {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-            Err(e) => return Err(FrameError::Io(e)),
-        };
+        if !fill(&mut rd, &mut buf, 4).await? {
+            if buf.is_empty() {
+                return Ok(());
+            }
+            return Err(FrameError::Truncated { expected: 4 });
+        }
+        let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
         if size < 0 || size as usize > max {
             return Err(FrameError::TooLarge {
                 size: size as i64,
                 max,
             });
         }
-        let mut buf = BytesMut::zeroed(size as usize);
-        rd.read_exact(&mut buf).await.map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                FrameError::Truncated {
-                    expected: size as usize,
-                }
-            } else {
-                FrameError::Io(e)
-            }
-        })?;
-        let frame = buf.freeze();
+        let total = 4 + size as usize;
+        if !fill(&mut rd, &mut buf, total).await? {
+            return Err(FrameError::Truncated {
+                expected: size as usize,
+            });
+        }
+        buf.advance(4);
+        let frame = buf.split_to(size as usize).freeze();
+        if buf.capacity() < READ_BUFFER {
+            buf.reserve(READ_BUFFER);
+        }
         let mut request = protocol::parse_request(frame)?;
         request.client_host = format!("/{}", peer.ip());
         log::trace!(
@@ -86,24 +93,29 @@ async fn read_requests(
             request.version,
             request.correlation_id
         );
-        let broker = broker.clone();
-        let task = tokio::spawn(async move { handlers::dispatch(&broker, request).await });
-        if tx.send(task).await.is_err() {
+        let outcome = handlers::dispatch(broker, request).await;
+        if tx.send(outcome).await.is_err() {
             return Ok(());
         }
     }
 }
 
+/// Reads until `buf` holds at least `want` bytes; `false` if the peer closed first.
+async fn fill(rd: &mut OwnedReadHalf, buf: &mut BytesMut, want: usize) -> Result<bool, FrameError> {
+    if buf.len() < want {
+        buf.reserve(want - buf.len());
+    }
+    while buf.len() < want {
+        if rd.read_buf(buf).await? == 0 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 async fn write_responses(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>, peer: SocketAddr) {
     let mut wr = BufWriter::with_capacity(64 * 1024, wr);
-    while let Some(task) = rx.recv().await {
-        let outcome = match task.await {
-            Ok(o) => o,
-            Err(e) => {
-                log::error!("{peer}: request handler failed: {e}");
-                break;
-            }
-        };
+    while let Some(outcome) = rx.recv().await {
         match outcome {
             Outcome::Respond(frame) => {
                 if write_frame(&mut wr, &frame).await.is_err() {

@@ -16,7 +16,12 @@ pub struct Limits {
     pub now_ms: i64,
     /// `message.timestamp.before.max.ms` / `after.max.ms` (CreateTime topics only).
     pub timestamp_bounds: Option<(i64, i64)>,
+    /// The Produce version: zstd needs v7+.
+    pub version: i16,
 }
+
+/// Kafka's compression id for zstd, which clients may use from Produce/Fetch v7/v10.
+pub const ZSTD: u8 = 4;
 
 /// A rejected partition payload: Kafka's error and a message for the client.
 #[derive(Debug)]
@@ -71,6 +76,12 @@ pub fn produce_records(records: Option<&Bytes>, limits: &Limits) -> Result<Batch
         ));
     }
     let h = headers[0];
+    if h.compression_id() == ZSTD && limits.version < 7 {
+        return Err(reject(
+            ResponseError::UnsupportedCompressionType,
+            "Produce requests with version < 7 are not allowed to use ZStandard compression",
+        ));
+    }
     if h.is_control() {
         return Err(reject(
             ResponseError::InvalidRecord,

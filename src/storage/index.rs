@@ -143,6 +143,11 @@ impl<E: Entry> Index<E> {
         Ok(())
     }
 
+    /// A duplicated descriptor of the index file, for a later fsync.
+    pub fn dup_handle(&self) -> Result<(PathBuf, File), StorageError> {
+        Ok((self.path.clone(), self.file.try_clone().at(&self.path)?))
+    }
+
     pub fn flush(&self) -> Result<(), StorageError> {
         self.file.sync_all().at(&self.path)
     }

@@ -296,6 +296,7 @@ pub(crate) fn load_partition(p: LoadParams<'_>) -> Result<PartitionLog, StorageE
         unflushed_messages: 0,
         last_flush_ms: p.now_ms,
         closed: false,
+        pending_flush: Vec::new(),
     };
     Ok(PartitionLog::from_parts(p.tp, p.dir.to_path_buf(), inner))
 }

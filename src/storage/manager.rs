@@ -201,6 +201,11 @@ impl LogManager {
         self.for_each(|log| log.run_retention(now_ms).map(|_| ()))
     }
 
+    /// fsyncs segments rolled since the last call (off the request path).
+    pub fn flush_rolled(&self) -> Result<(), StorageError> {
+        self.for_each(|log| log.flush_rolled())
+    }
+
     /// fsyncs logs whose `flush_ms` has elapsed.
     pub fn flush_due(&self, now_ms: i64) -> Result<(), StorageError> {
         self.for_each(|log| log.flush_due(now_ms))

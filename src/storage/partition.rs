@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use super::batch::{self, ATTR_LOG_APPEND_TIME, BatchHeader};
 use super::error::StorageError;
 use super::producer::ProducerState;
-use super::segment::Segment;
+use super::segment::{Segment, SyncHandles};
 use super::{AppendInfo, LogConfig, TimestampType, TopicPartition};
 
 /// Mutable state of a partition, guarded by `PartitionLog::inner`.
@@ -32,6 +32,9 @@ pub(crate) struct Inner {
     pub unflushed_messages: i64,
     pub last_flush_ms: i64,
     pub closed: bool,
+    /// Rolled segments not yet fsynced, with the offset the recovery point may advance
+    /// to once they are (Kafka flushes rolled segments asynchronously too).
+    pub pending_flush: Vec<(i64, SyncHandles)>,
 }
 
 impl Inner {
@@ -95,6 +98,7 @@ impl PartitionLog {
             unflushed_messages: 0,
             last_flush_ms: 0,
             closed: false,
+            pending_flush: Vec::new(),
         };
         Ok(PartitionLog::from_parts(tp, dir.to_path_buf(), inner))
     }
@@ -254,12 +258,12 @@ impl PartitionLog {
             return Ok(()); // already empty at the log end
         }
         active.seal_time_index()?;
-        active.flush()?;
+        // The fsync of the rolled segment happens off the request path (`flush_rolled`).
+        let handles = active.sync_handles()?;
         inner
             .segments
             .insert(base, Segment::create(&self.dir, base, Some(now_ms))?);
-        inner.recovery_point = inner.recovery_point.max(base);
-        inner.unflushed_messages = 0;
+        inner.pending_flush.push((base, handles));
         log::debug!("{}: rolled new segment at offset {base}", self.tp);
         Ok(())
     }
@@ -274,6 +278,18 @@ impl PartitionLog {
         inner.recovery_point = inner.next_offset;
         inner.unflushed_messages = 0;
         inner.last_flush_ms = now_ms;
+        Ok(())
+    }
+
+    /// fsyncs segments rolled since the last call, outside the partition lock, then
+    /// advances the recovery point past them.
+    pub(super) fn flush_rolled(&self) -> Result<(), StorageError> {
+        let pending = std::mem::take(&mut self.lock().pending_flush);
+        for (upto, handles) in pending {
+            handles.sync()?;
+            let mut inner = self.lock();
+            inner.recovery_point = inner.recovery_point.max(upto);
+        }
         Ok(())
     }
 

@@ -95,6 +95,22 @@ impl IndexState {
     }
 }
 
+/// Files of a rolled segment waiting for their fsync.
+pub(crate) struct SyncHandles {
+    log: (PathBuf, Arc<File>),
+    indexes: Vec<(PathBuf, File)>,
+}
+
+impl SyncHandles {
+    pub fn sync(&self) -> Result<(), StorageError> {
+        self.log.1.sync_all().at(&self.log.0)?;
+        for (path, f) in &self.indexes {
+            f.sync_all().at(path)?;
+        }
+        Ok(())
+    }
+}
+
 /// An open segment.
 pub(crate) struct Segment {
     pub base: i64,
@@ -185,6 +201,18 @@ impl Segment {
         self.file.sync_all().at(&self.log_path)?;
         self.offset_index.flush()?;
         self.time_index.flush()
+    }
+
+    /// Handles on this segment's files that can be fsynced later, outside the
+    /// partition lock (the log file is shared; index files are duplicated descriptors).
+    pub fn sync_handles(&self) -> Result<SyncHandles, StorageError> {
+        Ok(SyncHandles {
+            log: (self.log_path.clone(), self.file.clone()),
+            indexes: vec![
+                self.offset_index.dup_handle()?,
+                self.time_index.dup_handle()?,
+            ],
+        })
     }
 
     /// Largest timestamp for retention: max batch timestamp, else the file mtime.
