@@ -85,6 +85,8 @@ impl Broker {
             .arg(format!("listeners=PLAINTEXT://127.0.0.1:{port}"))
             .arg("--override")
             .arg(format!("log.dirs={}", data.display()))
+            .arg("--override")
+            .arg("group.initial.rebalance.delay.ms=0")
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
@@ -698,4 +700,130 @@ fn admin_create_list_partitions_delete() {
         !md.topics().iter().any(|t| t.name() == names[2]),
         "deleted topic came back after restart"
     );
+}
+
+// ------------------------------------------------------------------ groups
+
+fn group_member(broker: &Broker, group: &str, topic: &str) -> BaseConsumer {
+    let c: BaseConsumer = client_config(broker)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .create()
+        .expect("group consumer");
+    c.subscribe(&[topic]).expect("subscribe");
+    c
+}
+
+fn assigned(c: &BaseConsumer) -> Vec<i32> {
+    let mut v: Vec<i32> = c
+        .assignment()
+        .map(|l| l.elements().iter().map(|e| e.partition()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Polls every member (consuming and committing synchronously) until `done` holds.
+fn poll_members(
+    members: &[&BaseConsumer],
+    seen: &mut Vec<(i32, i64)>,
+    what: &str,
+    done: impl Fn(&[Vec<i32>], usize) -> bool,
+) {
+    let deadline = Instant::now() + CONSUME_TIMEOUT;
+    loop {
+        for c in members {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(50)) {
+                c.commit_message(&m, rdkafka::consumer::CommitMode::Sync)
+                    .expect("commit");
+                seen.push((m.partition(), m.offset()));
+            }
+        }
+        let assignments: Vec<Vec<i32>> = members.iter().map(|c| assigned(c)).collect();
+        if done(&assignments, seen.len()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: assignments {assignments:?}, {} records",
+            seen.len()
+        );
+    }
+}
+
+fn disjoint_cover(assignments: &[Vec<i32>], sizes: &[usize]) -> bool {
+    let mut all: Vec<i32> = assignments.iter().flatten().copied().collect();
+    all.sort();
+    let mut got: Vec<usize> = assignments.iter().map(Vec::len).collect();
+    got.sort();
+    let mut want = sizes.to_vec();
+    want.sort();
+    all == vec![0, 1, 2, 3] && got == want
+}
+
+#[test]
+fn group_members_share_partitions_and_commits_survive_restart() {
+    let mut broker = Broker::start();
+    let topic = unique_topic("group");
+    create_topic(&broker, &topic, 4);
+    let records = make_records(0, 400, now_ms() - 60_000, "group");
+    produce(&broker, &topic, &records, "lz4", true).expect("produce");
+
+    let a = group_member(&broker, "rd-group", &topic);
+    let b = group_member(&broker, "rd-group", &topic);
+    let mut seen = Vec::new();
+    poll_members(
+        &[&a, &b],
+        &mut seen,
+        "two members with two partitions each and all records",
+        |asg, n| disjoint_cover(asg, &[2, 2]) && n >= 400,
+    );
+    let c = group_member(&broker, "rd-group", &topic);
+    poll_members(
+        &[&a, &b, &c],
+        &mut seen,
+        "a third member to get a share",
+        |asg, _| disjoint_cover(asg, &[2, 1, 1]),
+    );
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "a record was consumed twice");
+    assert_eq!(seen.len(), 400);
+    drop((a, b, c));
+
+    broker.restart(true);
+    let d = group_member(&broker, "rd-group", &topic);
+    let mut more = Vec::new();
+    poll_members(
+        &[&d],
+        &mut more,
+        "the restarted group to resume",
+        |asg, _| asg[0].len() == 4,
+    );
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if let Some(Ok(m)) = d.poll(Duration::from_millis(100)) {
+            panic!("re-read committed record {}:{}", m.partition(), m.offset());
+        }
+    }
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..4 {
+        tpl.add_partition(&topic, p);
+    }
+    let committed = d.committed_offsets(tpl, IO_TIMEOUT).expect("committed");
+    for e in committed.elements() {
+        let (_, high) = d
+            .fetch_watermarks(&topic, e.partition(), IO_TIMEOUT)
+            .expect("watermarks");
+        assert_eq!(
+            e.offset(),
+            Offset::Offset(high),
+            "partition {}",
+            e.partition()
+        );
+    }
 }
