@@ -4,6 +4,7 @@
 //! write responses in request order). It never interprets request bodies: that is
 //! `protocol/` and `handlers/`.
 
+pub mod client;
 mod connection;
 mod server;
 

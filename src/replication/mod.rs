@@ -3,4 +3,5 @@
 //!
 //! Must never decode Kafka messages; it works on log-end-offset notifications only.
 
+pub mod leader;
 pub mod purgatory;

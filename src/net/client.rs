@@ -1,0 +1,152 @@
+//! A minimal Kafka protocol client for broker-to-broker requests (follower fetches,
+//! OffsetForLeaderEpoch): one connection, one request at a time, bounded by timeouts.
+
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Failures of an inter-broker request.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("connecting to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("I/O with {addr}: {source}")]
+    Io {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("request to {addr} timed out")]
+    Timeout { addr: String },
+    #[error("bad response from {addr}: {reason}")]
+    Protocol { addr: String, reason: String },
+}
+
+/// A connection to another broker.
+pub struct BrokerClient {
+    addr: String,
+    stream: TcpStream,
+    client_id: String,
+    correlation: i32,
+    timeout: Duration,
+}
+
+impl BrokerClient {
+    /// Connects to `addr` (host:port) within `timeout`.
+    pub async fn connect(
+        addr: &str,
+        client_id: &str,
+        timeout: Duration,
+    ) -> Result<Self, ClientError> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| ClientError::Timeout {
+                addr: addr.to_string(),
+            })?
+            .map_err(|e| ClientError::Connect {
+                addr: addr.to_string(),
+                source: e,
+            })?;
+        let _ = stream.set_nodelay(true);
+        Ok(BrokerClient {
+            addr: addr.to_string(),
+            stream,
+            client_id: client_id.to_string(),
+            correlation: 0,
+            timeout,
+        })
+    }
+
+    /// The address this client talks to.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Sends one request and waits (bounded by `timeout` plus `extra`, e.g. a fetch's
+    /// max wait) for its response.
+    pub async fn send<Req: Encodable, Resp: Decodable>(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        request: &Req,
+        extra: Duration,
+    ) -> Result<Resp, ClientError> {
+        self.correlation = self.correlation.wrapping_add(1);
+        let correlation = self.correlation;
+        let header = RequestHeader::default()
+            .with_request_api_key(api_key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation)
+            .with_client_id(Some(StrBytes::from_string(self.client_id.clone())));
+        let header_version = api_key.request_header_version(version);
+        let mut buf = BytesMut::with_capacity(256);
+        buf.put_i32(0);
+        let proto = |reason: String| ClientError::Protocol {
+            addr: self.addr.clone(),
+            reason,
+        };
+        header
+            .encode(&mut buf, header_version)
+            .map_err(|e| proto(e.to_string()))?;
+        request
+            .encode(&mut buf, version)
+            .map_err(|e| proto(e.to_string()))?;
+        let size = (buf.len() - 4) as i32;
+        buf[0..4].copy_from_slice(&size.to_be_bytes());
+        let addr = self.addr.clone();
+        let io = |e| ClientError::Io {
+            addr: addr.clone(),
+            source: e,
+        };
+        let deadline = self.timeout + extra;
+        let exchange = async {
+            self.stream.write_all(&buf).await.map_err(io)?;
+            let len = self.stream.read_i32().await.map_err(io)?;
+            if len < 0 {
+                return Err(ClientError::Protocol {
+                    addr: addr.clone(),
+                    reason: format!("negative frame size {len}"),
+                });
+            }
+            let mut frame = BytesMut::zeroed(len as usize);
+            self.stream.read_exact(&mut frame).await.map_err(io)?;
+            Ok(frame.freeze())
+        };
+        let mut frame: Bytes = tokio::time::timeout(deadline, exchange)
+            .await
+            .map_err(|_| ClientError::Timeout { addr: addr.clone() })??;
+        let resp_header =
+            ResponseHeader::decode(&mut frame, api_key.response_header_version(version)).map_err(
+                |e| ClientError::Protocol {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                },
+            )?;
+        if resp_header.correlation_id != correlation {
+            return Err(ClientError::Protocol {
+                addr,
+                reason: format!(
+                    "correlation id {} does not match {correlation}",
+                    resp_header.correlation_id
+                ),
+            });
+        }
+        let resp = Resp::decode(&mut frame, version).map_err(|e| ClientError::Protocol {
+            addr: addr.clone(),
+            reason: e.to_string(),
+        })?;
+        if frame.has_remaining() {
+            log::debug!(
+                "{addr}: {} trailing bytes after a response",
+                frame.remaining()
+            );
+        }
+        Ok(resp)
+    }
+}
