@@ -14,6 +14,7 @@ pub const LOG_OVERHEAD: usize = 12;
 /// Smallest legal `batch_length` (header without the log overhead).
 pub const MIN_BATCH_LENGTH: i32 = (HEADER_LEN - LOG_OVERHEAD) as i32;
 
+const PARTITION_LEADER_EPOCH_POS: usize = 12;
 const MAGIC_POS: usize = 16;
 const CRC_POS: usize = 17;
 const ATTRIBUTES_POS: usize = 21;
@@ -279,6 +280,15 @@ pub fn walk_headers(bytes: &[u8]) -> Result<Vec<(usize, BatchHeader)>, BatchErro
 pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     if let Some(dst) = batch.get_mut(0..8) {
         dst.copy_from_slice(&base_offset.to_be_bytes());
+    }
+}
+
+/// Overwrites the partition leader epoch (bytes 12..16, outside the CRC, as the Kafka
+/// leader stamps every appended batch). No-op if `batch` is short.
+pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
+    let at = PARTITION_LEADER_EPOCH_POS;
+    if let Some(dst) = batch.get_mut(at..at + 4) {
+        dst.copy_from_slice(&epoch.to_be_bytes());
     }
 }
 

@@ -1,6 +1,6 @@
 //! Kafka's offset checkpoint files (`recovery-point-offset-checkpoint`,
-//! `log-start-offset-checkpoint`): line 1 version `0`, line 2 entry count, then
-//! `topic partition offset` lines.
+//! `log-start-offset-checkpoint`, `replication-offset-checkpoint`): line 1 version `0`,
+//! line 2 entry count, then `topic partition offset` lines.
 //!
 //! Owns: reading and atomically writing (tmp + fsync + rename + dir fsync) these files.
 //! Must never: fail startup on a malformed file (it is reported and treated as empty,
@@ -16,6 +16,8 @@ use super::error::{IoContext, StorageError};
 
 pub(crate) const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
 pub(crate) const LOG_START_FILE: &str = "log-start-offset-checkpoint";
+/// High watermarks (Kafka's `replication-offset-checkpoint`).
+pub(crate) const REPLICATION_OFFSET_FILE: &str = "replication-offset-checkpoint";
 
 fn parse(text: &str) -> Result<HashMap<TopicPartition, i64>, String> {
     let mut lines = text.lines();
@@ -83,6 +85,11 @@ pub(crate) fn write(path: &Path, entries: &[(TopicPartition, i64)]) -> Result<()
     for (tp, offset) in entries {
         text.push_str(&format!("{} {} {}\n", tp.topic, tp.partition, offset));
     }
+    write_atomic(path, &text)
+}
+
+/// Atomically replaces `path` with `text`: tmp file, fsync, rename, directory fsync.
+pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), StorageError> {
     let tmp = path.with_extension("tmp");
     {
         let mut f = File::create(&tmp).at(&tmp)?;

@@ -1,5 +1,5 @@
-//! Opening one partition directory: segment discovery, crash recovery, index rebuild and
-//! producer-state rebuild.
+//! Opening one partition directory: segment discovery, crash recovery, index rebuild,
+//! producer-state rebuild, and validating (or rebuilding) the leader epoch cache.
 //!
 //! Owns: deciding which segments to verify (everything after the recovery point, or all
 //! headers when the shutdown was clean), truncating at the first torn or corrupt batch,
@@ -13,6 +13,7 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 
 use super::batch::{self, BatchHeader, HEADER_LEN, MIN_BATCH_LENGTH};
+use super::epoch::{LEADER_EPOCH_FILE, LeaderEpochCache};
 use super::error::{IoContext, StorageError};
 use super::index::{Index, OffsetEntry, TimeEntry, read_entries};
 use super::partition::{Inner, PartitionLog};
@@ -27,6 +28,9 @@ pub(crate) struct LoadParams<'a> {
     pub config: LogConfig,
     pub recovery_point: Option<i64>,
     pub log_start: Option<i64>,
+    /// Checkpointed high watermark; `None` means the log end offset (no
+    /// `replication-offset-checkpoint` file: a log directory of a single broker).
+    pub high_watermark: Option<i64>,
     pub clean: bool,
     pub now_ms: i64,
 }
@@ -218,6 +222,65 @@ fn open_segment(
     })
 }
 
+/// Reopens segment `base` after its `.log` was cut: indexes are rebuilt from the
+/// remaining batches and everything is fsynced (a truncation must not come back).
+pub(crate) fn reopen_truncated(
+    dir: &Path,
+    base: i64,
+    interval: u32,
+    created_ms: Option<i64>,
+) -> Result<Segment, StorageError> {
+    for ext in ["index", "timeindex"] {
+        let p = segment_path(dir, base, ext);
+        match fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(StorageError::IoAt { path: p, source }),
+        }
+    }
+    let path = segment_path(dir, base, "log");
+    let s = scan(&path, base, base, false)?;
+    if s.valid_size < s.file_size {
+        let f = OpenOptions::new().write(true).open(&path).at(&path)?;
+        f.set_len(s.valid_size).at(&path)?;
+    }
+    let mut seg = open_segment(dir, base, &s, interval, created_ms.unwrap_or(0))?;
+    seg.created_ms = created_ms;
+    seg.flush()?;
+    Ok(seg)
+}
+
+/// The epoch cache for a loaded log: the file, cut back to the log end, plus any epoch
+/// newer than its latest that the batches show (a crash between a write and the file
+/// update); without a usable file, rebuilt from the batches. Then cut to the log start.
+fn load_epochs(
+    dir: &Path,
+    scanned: LeaderEpochCache,
+    log_start: i64,
+    log_end: i64,
+) -> Result<LeaderEpochCache, StorageError> {
+    let (mut cache, mut changed) = match LeaderEpochCache::load(dir)? {
+        Some(mut c) => {
+            let mut changed = c.truncate_from_end(log_end);
+            for e in scanned.entries() {
+                if c.latest_epoch().is_none_or(|l| e.epoch > l) {
+                    changed |= c.assign(e.epoch, e.start_offset);
+                }
+            }
+            (c, changed)
+        }
+        None => {
+            let write = !scanned.entries().is_empty() || dir.join(LEADER_EPOCH_FILE).exists();
+            (scanned, write)
+        }
+    };
+    changed |= cache.truncate_from_start(log_start);
+    if changed {
+        cache.flush()?;
+    }
+    Ok(cache)
+}
+
 /// Loads (and if needed recovers) one partition directory.
 pub(crate) fn load_partition(p: LoadParams<'_>) -> Result<PartitionLog, StorageError> {
     let bases = discover(p.dir)?;
@@ -227,6 +290,7 @@ pub(crate) fn load_partition(p: LoadParams<'_>) -> Result<PartitionLog, StorageE
     let mut segments = BTreeMap::new();
     let mut next_offset = bases.first().copied().unwrap_or(0);
     let mut recovered = false;
+    let mut scanned_epochs = LeaderEpochCache::empty(p.dir);
     for (i, &base) in bases.iter().enumerate() {
         let after_rp = bases.get(i + 1).is_none_or(|next| *next > recovery_point);
         let verify = !p.clean && after_rp;
@@ -235,6 +299,7 @@ pub(crate) fn load_partition(p: LoadParams<'_>) -> Result<PartitionLog, StorageE
         let s = scan(&path, base, min, verify)?;
         for (_, h) in &s.batches {
             producers.apply(h, h.max_timestamp);
+            scanned_epochs.assign(h.partition_leader_epoch, h.base_offset);
         }
         let torn = s.valid_size < s.file_size;
         if torn {
@@ -286,6 +351,12 @@ pub(crate) fn load_partition(p: LoadParams<'_>) -> Result<PartitionLog, StorageE
     if recovered {
         log::info!("{}: recovered log, end offset {next_offset}", p.tp);
     }
+    let epochs = load_epochs(p.dir, scanned_epochs, log_start, next_offset)?;
+    let high_watermark = p
+        .high_watermark
+        .unwrap_or(next_offset)
+        .min(next_offset)
+        .max(log_start);
     let inner = Inner {
         config: p.config,
         segments,
@@ -297,6 +368,9 @@ pub(crate) fn load_partition(p: LoadParams<'_>) -> Result<PartitionLog, StorageE
         last_flush_ms: p.now_ms,
         closed: false,
         pending_flush: Vec::new(),
+        epochs,
+        high_watermark,
+        hw_follows_leo: true,
     };
     Ok(PartitionLog::from_parts(p.tp, p.dir.to_path_buf(), inner))
 }

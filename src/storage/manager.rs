@@ -11,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::checkpoint::{self, LOG_START_FILE, RECOVERY_POINT_FILE};
+use super::checkpoint::{self, LOG_START_FILE, RECOVERY_POINT_FILE, REPLICATION_OFFSET_FILE};
 use super::error::{IoContext, StorageError};
 use super::load::{LoadParams, load_partition};
 use super::partition::PartitionLog;
@@ -50,6 +50,12 @@ impl LogManager {
         let clean = marker.exists();
         let recovery_points = checkpoint::read(&dir.join(RECOVERY_POINT_FILE))?;
         let log_starts = checkpoint::read(&dir.join(LOG_START_FILE))?;
+        // Without the file (a directory written before replication), every log's high
+        // watermark is its log end; a log missing from the file starts at 0 (as Kafka),
+        // clamped to its log start.
+        let hw_path = dir.join(REPLICATION_OFFSET_FILE);
+        let hw_file = hw_path.exists();
+        let high_watermarks = checkpoint::read(&hw_path)?;
         let mut logs = HashMap::new();
         for entry in fs::read_dir(dir).at(dir)? {
             let entry = entry.at(dir)?;
@@ -74,6 +80,11 @@ impl LogManager {
                 config: configs(&tp.topic),
                 recovery_point: recovery_points.get(&tp).copied(),
                 log_start: log_starts.get(&tp).copied(),
+                high_watermark: if hw_file {
+                    Some(high_watermarks.get(&tp).copied().unwrap_or(0))
+                } else {
+                    None
+                },
                 clean,
                 now_ms,
                 tp: tp.clone(),
@@ -211,7 +222,8 @@ impl LogManager {
         self.for_each(|log| log.flush_due(now_ms))
     }
 
-    /// Writes both checkpoint files (Kafka format, atomically).
+    /// Writes the recovery-point, log-start and high-watermark checkpoint files (Kafka
+    /// format, atomically).
     pub fn checkpoint(&self) -> Result<(), StorageError> {
         let _guard = self
             .checkpoint_lock
@@ -219,15 +231,40 @@ impl LogManager {
             .unwrap_or_else(|e| e.into_inner());
         let mut recovery = Vec::new();
         let mut starts = Vec::new();
+        let mut hws = Vec::new();
         for log in self.all() {
             let tp = log.topic_partition().clone();
             recovery.push((tp.clone(), log.recovery_point()));
-            starts.push((tp, log.log_start_offset()));
+            starts.push((tp.clone(), log.log_start_offset()));
+            hws.push((tp, log.checkpoint_high_watermark()));
         }
         recovery.sort();
         starts.sort();
+        hws.sort();
         checkpoint::write(&self.dir.join(RECOVERY_POINT_FILE), &recovery)?;
-        checkpoint::write(&self.dir.join(LOG_START_FILE), &starts)
+        checkpoint::write(&self.dir.join(LOG_START_FILE), &starts)?;
+        checkpoint::write(&self.dir.join(REPLICATION_OFFSET_FILE), &hws)
+    }
+
+    /// Writes only `replication-offset-checkpoint` (Kafka checkpoints high watermarks
+    /// more often than recovery points: `replica.high.watermark.checkpoint.interval.ms`).
+    pub fn checkpoint_high_watermarks(&self) -> Result<(), StorageError> {
+        let _guard = self
+            .checkpoint_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut hws: Vec<(TopicPartition, i64)> = self
+            .all()
+            .iter()
+            .map(|log| {
+                (
+                    log.topic_partition().clone(),
+                    log.checkpoint_high_watermark(),
+                )
+            })
+            .collect();
+        hws.sort();
+        checkpoint::write(&self.dir.join(REPLICATION_OFFSET_FILE), &hws)
     }
 
     /// Flushes and closes every log, checkpoints, and writes the clean-shutdown marker.

@@ -1,22 +1,27 @@
 //! Storage: Kafka's on-disk log, in Kafka's own layout.
 //!
 //! Owns: `<logdir>/<topic>-<partition>/` directories of segments (`<base>.log`,
-//! `.index`, `.timeindex`), offset assignment, idempotent-producer checks, segment roll,
-//! retention, flushing, checkpoints (`recovery-point-offset-checkpoint`,
-//! `log-start-offset-checkpoint`) and crash recovery.
+//! `.index`, `.timeindex`) and `leader-epoch-checkpoint`, offset assignment,
+//! idempotent-producer checks, segment roll, retention, flushing, checkpoints
+//! (`recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`,
+//! `replication-offset-checkpoint`), crash recovery, and the primitives replication
+//! builds on (leader epochs, follower append, truncation, high watermark).
 //! Must never: import `kafka_protocol`, know Kafka error codes, read a clock (time is
 //! passed in), decode records on the produce/fetch path, or panic on bytes from disk or
 //! the wire. Storage is synchronous: no `.await`, one `std::sync::Mutex` per partition.
 //!
 //! Codemap: `batch` (v2 header bytes), `records` (record iteration for timestamp
 //! lookups), `index` (index files), `segment` (one segment), `producer` (idempotence),
-//! `partition` (append/roll/flush/retention of one partition), `read` (fetch and
-//! timestamp lookups), `load` (open + recovery of a partition dir), `checkpoint`
-//! (checkpoint files), `manager` (`LogManager`, all partitions of one log dir).
+//! `partition` (append/roll/flush/retention of one partition), `replica` (epochs,
+//! follower append, truncation, high watermark, log-start advance), `epoch` (the leader
+//! epoch cache), `read` (fetch and timestamp lookups), `load` (open + recovery of a
+//! partition dir), `checkpoint` (checkpoint files), `manager` (`LogManager`, all
+//! partitions of one log dir).
 
 pub mod batch;
 pub mod builder;
 mod checkpoint;
+mod epoch;
 mod error;
 mod index;
 mod load;
@@ -25,6 +30,7 @@ mod partition;
 mod producer;
 mod read;
 pub mod records;
+mod replica;
 mod segment;
 
 #[cfg(test)]
@@ -32,9 +38,12 @@ mod tests_log;
 #[cfg(test)]
 mod tests_recovery;
 #[cfg(test)]
+mod tests_replica;
+#[cfg(test)]
 pub(crate) mod testutil;
 
 pub use batch::{BatchError, BatchHeader};
+pub use epoch::{EpochEntry, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use error::StorageError;
 pub use manager::LogManager;
 pub use partition::PartitionLog;

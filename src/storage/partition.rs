@@ -1,7 +1,9 @@
 //! One partition's log: offset assignment, append, roll, flush and retention.
 //!
 //! Owns: the segment map of one `<topic>-<partition>` directory behind one mutex, the
-//! log start / end offsets, the recovery point, producer state and the LEO watch channel.
+//! log start / end offsets, the recovery point, the high watermark, the leader epoch
+//! cache, producer state and the LEO / high-watermark watch channels. Replication
+//! operations (follower append, truncation, epochs, HW) live in `replica.rs`.
 //! Must never: hold its mutex while waiting on anything but local file I/O, decode
 //! records, or read a clock (every time comes in as `now_ms`). Reads live in `read.rs`.
 
@@ -14,6 +16,7 @@ use bytes::BytesMut;
 use tokio::sync::watch;
 
 use super::batch::{self, ATTR_LOG_APPEND_TIME, BatchHeader};
+use super::epoch::LeaderEpochCache;
 use super::error::StorageError;
 use super::producer::ProducerState;
 use super::segment::{Segment, SyncHandles};
@@ -35,6 +38,13 @@ pub(crate) struct Inner {
     /// Rolled segments not yet fsynced, with the offset the recovery point may advance
     /// to once they are (Kafka flushes rolled segments asynchronously too).
     pub pending_flush: Vec<(i64, SyncHandles)>,
+    /// Leader epochs of this partition (`leader-epoch-checkpoint`).
+    pub epochs: LeaderEpochCache,
+    /// The high watermark as last set (or loaded); while `hw_follows_leo` it tracks the
+    /// log end offset on every change. Read it through [`Inner::high_watermark`].
+    pub high_watermark: i64,
+    /// Single-replica mode: the high watermark is the log end offset.
+    pub hw_follows_leo: bool,
 }
 
 impl Inner {
@@ -44,8 +54,29 @@ impl Inner {
     fn active_mut(&mut self) -> Option<&mut Segment> {
         self.segments.values_mut().next_back()
     }
-    fn size(&self) -> u64 {
+    pub(super) fn size(&self) -> u64 {
         self.segments.values().map(|s| s.size).sum()
+    }
+
+    /// The effective high watermark, within `[log_start, next_offset]`.
+    pub fn high_watermark(&self) -> i64 {
+        if self.hw_follows_leo {
+            self.next_offset
+        } else {
+            self.high_watermark
+                .min(self.next_offset)
+                .max(self.log_start)
+        }
+    }
+
+    /// Re-establishes the HW invariants after the log start or end moved: tracks the log
+    /// end in single-replica mode, otherwise clamps into `[log_start, next_offset]`.
+    pub(super) fn fix_high_watermark(&mut self) {
+        self.high_watermark = if self.hw_follows_leo {
+            self.next_offset
+        } else {
+            self.high_watermark()
+        };
     }
 }
 
@@ -57,7 +88,9 @@ pub struct PartitionLog {
     log_end: AtomicI64,
     log_start: AtomicI64,
     size: AtomicU64,
+    high_watermark: AtomicI64,
     notify: watch::Sender<i64>,
+    hw_notify: watch::Sender<i64>,
 }
 
 fn missing_segment(tp: &TopicPartition) -> StorageError {
@@ -67,14 +100,17 @@ fn missing_segment(tp: &TopicPartition) -> StorageError {
 impl PartitionLog {
     pub(super) fn from_parts(tp: TopicPartition, dir: PathBuf, inner: Inner) -> PartitionLog {
         let (notify, _) = watch::channel(inner.next_offset);
+        let (hw_notify, _) = watch::channel(inner.high_watermark());
         let log = PartitionLog {
             tp,
             dir,
             log_end: AtomicI64::new(inner.next_offset),
             log_start: AtomicI64::new(inner.log_start),
             size: AtomicU64::new(inner.size()),
+            high_watermark: AtomicI64::new(inner.high_watermark()),
             inner: Mutex::new(inner),
             notify,
+            hw_notify,
         };
         log.publish(&log.lock());
         log
@@ -99,7 +135,11 @@ impl PartitionLog {
             last_flush_ms: 0,
             closed: false,
             pending_flush: Vec::new(),
+            epochs: LeaderEpochCache::empty(dir),
+            high_watermark: 0,
+            hw_follows_leo: true,
         };
+        inner.epochs.remove_file()?;
         Ok(PartitionLog::from_parts(tp, dir.to_path_buf(), inner))
     }
 
@@ -107,10 +147,23 @@ impl PartitionLog {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn publish(&self, inner: &Inner) {
+    /// Publishes the lock-free copies; wakes high-watermark watchers if it moved.
+    pub(super) fn publish(&self, inner: &Inner) {
         self.log_start.store(inner.log_start, Ordering::Release);
         self.size.store(inner.size(), Ordering::Release);
         self.log_end.store(inner.next_offset, Ordering::Release);
+        let hw = inner.high_watermark();
+        self.high_watermark.store(hw, Ordering::Release);
+        self.hw_notify.send_if_modified(|v| {
+            let changed = *v != hw;
+            *v = hw;
+            changed
+        });
+    }
+
+    /// Wakes log-end watchers (call after releasing the partition lock).
+    pub(super) fn notify_log_end(&self, leo: i64) {
+        self.notify.send_replace(leo);
     }
 
     pub fn topic_partition(&self) -> &TopicPartition {
@@ -129,8 +182,23 @@ impl PartitionLog {
         self.size.load(Ordering::Acquire)
     }
 
+    /// Watches the log end offset (every append and truncation).
     pub fn subscribe(&self) -> watch::Receiver<i64> {
         self.notify.subscribe()
+    }
+
+    /// The high watermark: the log end offset while [`set_hw_follows_leo`] is on (the
+    /// default), otherwise the last value set, within `[log start, log end]`.
+    ///
+    /// [`set_hw_follows_leo`]: PartitionLog::set_hw_follows_leo
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// Watches the high watermark (consumer fetches wait on this, followers on
+    /// [`subscribe`](PartitionLog::subscribe)).
+    pub fn subscribe_high_watermark(&self) -> watch::Receiver<i64> {
+        self.hw_notify.subscribe()
     }
 
     pub fn config(&self) -> LogConfig {
@@ -145,9 +213,21 @@ impl PartitionLog {
         self.lock().recovery_point
     }
 
-    /// Appends validated v2 batches: assigns offsets, applies LogAppendTime, checks
-    /// idempotent-producer sequences, rolls if needed, writes and indexes.
-    pub fn append(&self, mut batches: BytesMut, now_ms: i64) -> Result<AppendInfo, StorageError> {
+    /// Appends validated v2 batches: assigns offsets, stamps the current leader epoch
+    /// (the latest assigned one; with none, epoch 0 is recorded at the log start), applies
+    /// LogAppendTime, checks idempotent-producer sequences, rolls if needed, writes and
+    /// indexes.
+    pub fn append(&self, batches: BytesMut, now_ms: i64) -> Result<AppendInfo, StorageError> {
+        self.append_with_epoch(batches, None, now_ms)
+    }
+
+    /// `append` with an explicit leader epoch (`None`: the latest assigned epoch, or 0).
+    pub(super) fn append_with_epoch(
+        &self,
+        mut batches: BytesMut,
+        leader_epoch: Option<i32>,
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
         let walked = batch::walk_headers(&batches)?;
         if walked.is_empty() {
             return Err(StorageError::InvalidRecord(
@@ -171,6 +251,7 @@ impl PartitionLog {
                 duplicate: true,
             });
         }
+        let epoch = self.leader_epoch_for_append(&mut inner, leader_epoch)?;
         let first_offset = inner.next_offset;
         let mut next = first_offset;
         let mut assigned = Vec::with_capacity(walked.len());
@@ -178,7 +259,9 @@ impl PartitionLog {
         for (pos, mut h) in walked {
             let bytes = &mut batches[pos..pos + h.total_size()];
             batch::set_base_offset(bytes, next);
+            batch::set_partition_leader_epoch(bytes, epoch);
             h.base_offset = next;
+            h.partition_leader_epoch = epoch;
             if log_append {
                 batch::set_log_append_time(bytes, now_ms)?;
                 h.attributes |= ATTR_LOG_APPEND_TIME;
@@ -201,6 +284,7 @@ impl PartitionLog {
         active.created_ms.get_or_insert(now_ms);
         active.append(&batches, &assigned, interval)?;
         inner.next_offset = next;
+        inner.fix_high_watermark();
         for (_, h) in &assigned {
             inner.producers.apply(h, h.max_timestamp);
         }
@@ -211,7 +295,7 @@ impl PartitionLog {
         let log_start_offset = inner.log_start;
         self.publish(&inner);
         drop(inner);
-        self.notify.send_replace(next);
+        self.notify_log_end(next);
         Ok(AppendInfo {
             base_offset: first_offset,
             last_offset: next - 1,
@@ -222,7 +306,7 @@ impl PartitionLog {
     }
 
     /// Kafka's `maybeRoll`: by size, by time since the first batch, or offset overflow.
-    fn maybe_roll(
+    pub(super) fn maybe_roll(
         &self,
         inner: &mut Inner,
         incoming: u64,
@@ -268,7 +352,7 @@ impl PartitionLog {
         Ok(())
     }
 
-    fn flush_locked(&self, inner: &mut Inner, now_ms: i64) -> Result<(), StorageError> {
+    pub(super) fn flush_locked(&self, inner: &mut Inner, now_ms: i64) -> Result<(), StorageError> {
         let rp = inner.recovery_point;
         for seg in inner.segments.values() {
             if seg.next_offset > rp || seg.base >= rp {
@@ -288,6 +372,8 @@ impl PartitionLog {
         for (upto, handles) in pending {
             handles.sync()?;
             let mut inner = self.lock();
+            // a truncation meanwhile may have cut the log below `upto`
+            let upto = upto.min(inner.next_offset);
             inner.recovery_point = inner.recovery_point.max(upto);
         }
         Ok(())
@@ -325,18 +411,20 @@ impl PartitionLog {
     }
 
     /// Time and size retention (Kafka's `deleteOldSegments`). Returns segments deleted.
+    /// Only segments wholly below the high watermark are deleted, so the log start offset
+    /// never passes it.
     pub(super) fn run_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
         let mut inner = self.lock();
         if inner.closed {
             return Ok(0);
         }
         let cfg = inner.config.clone();
-        let mut deleted = 0;
+        let mut deleted = self.delete_below_log_start(&mut inner)?;
         if cfg.retention_ms >= 0 {
             let n = deletable_prefix(&inner, |seg, _| {
                 now_ms.saturating_sub(seg.largest_timestamp()) > cfg.retention_ms
             });
-            deleted += self.delete_prefix(&mut inner, n, now_ms)?;
+            deleted += self.delete_prefix(&mut inner, n, now_ms, "retention.ms")?;
         }
         if cfg.retention_bytes >= 0 {
             let mut diff = inner.size() as i64 - cfg.retention_bytes;
@@ -347,17 +435,23 @@ impl PartitionLog {
                 }
                 ok
             });
-            deleted += self.delete_prefix(&mut inner, n, now_ms)?;
+            deleted += self.delete_prefix(&mut inner, n, now_ms, "retention.bytes")?;
+        }
+        if deleted > 0 {
+            self.after_log_start_moved(&mut inner)?;
         }
         self.publish(&inner);
         Ok(deleted)
     }
 
-    fn delete_prefix(
+    /// Deletes the first `n` segments (rolling first if that is all of them) and moves
+    /// the log start offset up to the first remaining segment.
+    pub(super) fn delete_prefix(
         &self,
         inner: &mut Inner,
         n: usize,
         now_ms: i64,
+        reason: &str,
     ) -> Result<usize, StorageError> {
         if n == 0 {
             return Ok(0);
@@ -375,7 +469,7 @@ impl PartitionLog {
             inner.log_start = inner.log_start.max(*first);
         }
         log::info!(
-            "{}: deleted {} segment(s) by retention; log start offset {}",
+            "{}: deleted {} segment(s) ({reason}); log start offset {}",
             self.tp,
             bases.len(),
             inner.log_start
@@ -384,13 +478,18 @@ impl PartitionLog {
     }
 }
 
-/// Number of leading segments for which `pred` holds; an empty last segment never counts.
-fn deletable_prefix(inner: &Inner, mut pred: impl FnMut(&Segment, bool) -> bool) -> usize {
+/// Number of leading segments for which `pred` holds and that lie wholly below the high
+/// watermark; an empty last segment never counts.
+pub(super) fn deletable_prefix(
+    inner: &Inner,
+    mut pred: impl FnMut(&Segment, bool) -> bool,
+) -> usize {
     let count = inner.segments.len();
+    let hw = inner.high_watermark();
     let mut n = 0;
     for (i, seg) in inner.segments.values().enumerate() {
         let last = i + 1 == count;
-        if (last && seg.size == 0) || !pred(seg, last) {
+        if (last && seg.size == 0) || seg.next_offset > hw || !pred(seg, last) {
             break;
         }
         n += 1;
