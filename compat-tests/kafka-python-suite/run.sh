@@ -109,8 +109,10 @@ trap 'exit 130' INT TERM
 # Kafka server.properties it spawns (test/integration/fixtures.py +
 # servers/*/resources/kafka.properties): node id 0 (tests assign replicas to
 # broker 0), listeners/advertised.listeners set statically (DescribeConfigs
-# tests expect advertised.listeners with source STATIC_BROKER_CONFIG) and
-# num.partitions=4. advertised.listeners needs the port up front, so pick a
+# tests expect advertised.listeners with source STATIC_BROKER_CONFIG),
+# num.partitions=4, group.initial.rebalance.delay.ms=0 and
+# group.min.session.timeout.ms=1000 (group tests use 3 s sessions and expect
+# groups to settle quickly). advertised.listeners needs the port up front, so pick a
 # free loopback port and retry a few times if another process grabs it.
 PORT=""
 for attempt in 1 2 3 4 5; do
@@ -120,6 +122,8 @@ for attempt in 1 2 3 4 5; do
         --override "advertised.listeners=PLAINTEXT://127.0.0.1:$cand" \
         --override node.id=0 \
         --override num.partitions=4 \
+        --override group.initial.rebalance.delay.ms=0 \
+        --override group.min.session.timeout.ms=1000 \
         --override "log.dirs=$WORK/data" ${VLTAVA_EXTRA_ARGS:-} </dev/null >"$WORK/broker.log" 2>&1 &
     BROKER_PID=$!
     for _ in $(seq 1 300); do
@@ -160,9 +164,11 @@ set +e
 (
     cd "$SRC"
     # -p no:cacheprovider keeps the unpacked tree clean; -rfEs lists
-    # failures/errors/skips in the summary.
+    # failures/errors/skips in the summary. --timeout-method=signal (instead
+    # of the project's "thread") fails just the hung test rather than
+    # killing the whole pytest process.
     timeout -k 10 "$SUITE_TIMEOUT" "$VENV/bin/python" -m pytest -p no:cacheprovider \
-        --timeout="$PYTEST_TIMEOUT" -q -rfEs --tb=short --show-capture=no --disable-warnings \
+        --timeout="$PYTEST_TIMEOUT" --timeout-method=signal -q -rfEs --tb=short --show-capture=no --disable-warnings \
         ${PYTEST_ARGS:-} "${NODES[@]}" </dev/null
 ) 2>&1 | tee "$WORK/pytest.log"
 rc=${PIPESTATUS[0]}

@@ -47,7 +47,7 @@ for arg in "$@"; do
     case "$arg" in
         --all-candidates) MODE=all ;;
         --build-only) MODE=build ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
         [0-9][0-9][0-9][0-9]|[0-9][0-9][0-9][0-9]\ *) MODE=explicit; EXPLICIT_TESTS+=("$arg") ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
     esac
@@ -195,7 +195,11 @@ EOF
 ensure_broker() {
     if [[ -z "$BROKER_PID" ]] || ! kill -0 "$BROKER_PID" 2>/dev/null; then
         if [[ -n "$BROKER_PID" ]]; then
-            log "broker (pid $BROKER_PID) died; last log lines:"
+            if grep -q 'shutting down' "$BROKER_LOG"; then
+                log "broker (pid $BROKER_PID) was shut down by a signal from outside this script; last log lines:"
+            else
+                log "broker (pid $BROKER_PID) died; last log lines:"
+            fi
             tail -n 20 "$BROKER_LOG" >&2 || true
             wait "$BROKER_PID" 2>/dev/null || true
         fi
@@ -227,6 +231,9 @@ export TEST_MODE=bare
 # Don't let the harness write its own report / sql files into the source dir.
 unset TEST_REPORT
 
+# Per-test stats dumps and file-based offset stores from earlier runs.
+rm -f "$BUILD_DIR"/tests/stats_*.json "$BUILD_DIR"/tests/*.offset
+
 PASSED=()
 FAILED=()
 SKIPPED=()
@@ -238,7 +245,7 @@ for entry in "${TESTS_LIST[@]}"; do
     t0=$SECONDS
     rc=0
     (cd "$BUILD_DIR/tests" &&
-        TESTS="$t" timeout -k 10 "$TEST_TIMEOUT" ./test-runner ${targs:-} ${RUNNER_ARGS:-} </dev/null >"$out" 2>&1) || rc=$?
+        TESTS="$t" timeout -k 10 "$TEST_TIMEOUT" ./test-runner ${targs:-} ${RUNNER_ARGS:-} </dev/null >"$out" 2>&1) 2>/dev/null || rc=$?
     dt=$((SECONDS - t0))
     # Per-variant results from the runner's summary table, e.g.
     # "| 0022_consume_batch_local |     PASSED |   0.123s |"
@@ -255,9 +262,12 @@ for entry in "${TESTS_LIST[@]}"; do
         reason="exit $rc"
         ((rc == 124)) && reason="timeout after ${TEST_TIMEOUT}s"
         echo "FAIL $label (${dt}s, $reason) [$rows]"
-        # Show the first failure lines to help fixing the broker.
-        sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -E 'FAIL|Assert|assert|ERROR|[Ee]rror' |
-            grep -vE 'ALL-TESTS|^\|' | head -n "${FAIL_LINES:-12}" | cut -c1-400 | sed 's/^/    | /' || true
+        # Show the test framework's failure reports ("### Test ... failed
+        # at ...: ###" + message), else the last lines of output.
+        excerpt="$(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -v 'test(s) running' |
+                   grep -A1 '^### Test' | grep -v '^--$' | awk '!seen[$0]++' | head -n "${FAIL_LINES:-6}" || true)"
+        [[ -n "$excerpt" ]] || excerpt="$(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -v 'test(s) running' | tail -n 5)"
+        cut -c1-400 <<<"$excerpt" | sed 's/^/    | /'
         if [[ "${SHOW_LOG:-0}" == 1 ]]; then
             sed 's/\x1b\[[0-9;]*m//g' "$out" | tail -n 40 | sed 's/^/    > /'
         fi

@@ -1,10 +1,12 @@
-//! The broker: configuration, cluster metadata and logs tied together, plus the topic
-//! operations the handlers call and the background tasks (retention, flush, checkpoints).
+//! The broker: configuration, cluster metadata (from the controller quorum), the replica
+//! manager and the group coordinator tied together, plus the topic operations the handlers
+//! call and the background tasks (retention, flush, checkpoints, heartbeats).
 //!
 //! Speaks domain types only; handlers translate Kafka messages to these calls and the
 //! errors back to Kafka codes through `protocol::errors`.
 
 mod offsets_topic;
+mod startup;
 mod tasks;
 mod topics;
 
@@ -14,9 +16,12 @@ pub use tasks::run;
 pub use topics::{NewTopic, TopicError};
 
 use crate::config::BrokerConfig;
-use crate::controller::{MetadataError, MetadataStore, TopicMeta};
-use crate::coordinator::{GroupCoordinator, OFFSETS_TOPIC};
-use crate::storage::{LogManager, PartitionLog, StorageError, TopicPartition};
+use crate::controller::meta_properties::MetaPropertiesError;
+use crate::controller::quorum::{BrokerInfo, QuorumError};
+use crate::controller::{Metadata, MetadataError, TopicMeta};
+use crate::coordinator::GroupCoordinator;
+use crate::replication::manager::{ReplicaError, ReplicaManager};
+use crate::storage::{LogManager, PartitionLog, StorageError};
 
 /// An address clients are told to connect to.
 #[derive(Debug, Clone)]
@@ -30,6 +35,10 @@ pub struct Endpoint {
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
+    MetaProperties(#[from] MetaPropertiesError),
+    #[error("controller quorum: {0}")]
+    Quorum(#[from] QuorumError),
+    #[error("cluster metadata: {0}")]
     Metadata(#[from] MetadataError),
     #[error("log directory: {0}")]
     Storage(#[from] StorageError),
@@ -40,102 +49,71 @@ pub enum StartupError {
 /// Shared broker state; one per process, behind an `Arc`.
 pub struct Broker {
     pub config: BrokerConfig,
-    pub metadata: MetadataStore,
+    /// Cluster metadata, agreed by the controller quorum.
+    pub metadata: Arc<Metadata>,
     pub logs: Arc<LogManager>,
-    /// Consumer groups and committed offsets.
+    /// Which partitions this broker leads or follows.
+    pub replicas: ReplicaManager,
+    /// Consumer groups and committed offsets (of the offsets partitions this broker leads).
     pub groups: GroupCoordinator,
-    /// Advertised endpoints, with ephemeral ports resolved after binding.
+    /// This broker's advertised endpoints, with ephemeral ports resolved after binding.
     pub endpoints: Vec<Endpoint>,
-    /// Serialises topic creation, deletion and growth (never held across `.await`).
-    topic_ops: std::sync::Mutex<()>,
+    /// Serialises topic creation, deletion and growth on this broker.
+    topic_ops: tokio::sync::Mutex<()>,
 }
 
 impl Broker {
-    /// Opens the metadata and the logs (running recovery) for `config`.
-    pub fn open(config: BrokerConfig, endpoints: Vec<Endpoint>) -> Result<Self, StartupError> {
-        let metadata = MetadataStore::open(&config.log_dir, config.node_id)?;
-        let topics = metadata.topics();
-        let configs = |topic: &str| {
-            let overrides = topics
-                .iter()
-                .find(|t| t.name == topic)
-                .map(|t| t.configs.clone())
-                .unwrap_or_default();
-            crate::config::topic::log_config(&config, &overrides)
-        };
-        let logs = LogManager::open(&config.log_dir, &configs, now_ms())?;
-        // Partition directories of topics that no longer exist are leftovers of a
-        // deletion interrupted by a crash; partitions without a directory are created.
-        for tp in logs.partitions() {
-            let known = topics
-                .iter()
-                .any(|t| t.name == tp.topic && tp.partition < t.partitions);
-            if !known {
-                log::warn!(
-                    "removing log of unknown partition {}-{}",
-                    tp.topic,
-                    tp.partition
-                );
-                logs.delete(&tp)?;
-            }
-        }
-        let logs = Arc::new(logs);
-        let groups = GroupCoordinator::new(
-            config.group.clone(),
-            Box::new(offsets_topic::OffsetsTopicLog { logs: logs.clone() }),
-        );
-        let broker = Broker {
-            config,
-            metadata,
-            logs,
-            groups,
-            endpoints,
-            topic_ops: std::sync::Mutex::new(()),
-        };
-        for t in &topics {
-            broker.ensure_logs(t)?;
-        }
-        if let Some(t) = broker.metadata.get(OFFSETS_TOPIC) {
-            offsets_topic::replay(&broker.logs, &broker.groups, t.partitions);
-        }
-        Ok(broker)
-    }
-
     /// This broker's node id.
     pub fn node_id(&self) -> i32 {
         self.config.node_id
     }
 
-    /// The endpoint for the listener a client connected through (the first one today).
+    /// This broker's endpoint for clients (the first listener).
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoints[0]
     }
 
-    /// The log of a partition, if the topic and partition exist.
-    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<PartitionLog>> {
-        self.logs.get(&TopicPartition {
-            topic: topic.to_string(),
-            partition,
-        })
+    /// Live brokers with their endpoints, as Metadata reports them.
+    pub fn live_brokers(&self) -> Vec<BrokerInfo> {
+        self.metadata
+            .snapshot()
+            .brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .cloned()
+            .collect()
+    }
+
+    /// The endpoint of a broker by id, if it is registered.
+    pub fn broker_endpoint(&self, id: i32) -> Option<(String, u16)> {
+        self.metadata
+            .snapshot()
+            .brokers
+            .get(&id)
+            .map(|b| (b.host.clone(), b.port))
+    }
+
+    /// The log of a partition this broker leads.
+    pub fn leader_log(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(Arc<PartitionLog>, i32), ReplicaError> {
+        self.replicas.leader_log(topic, partition)
+    }
+
+    /// Whether the topic and partition exist in the cluster.
+    pub fn partition_exists(&self, topic: &str, partition: i32) -> bool {
+        self.metadata
+            .snapshot()
+            .topics
+            .get(topic)
+            .is_some_and(|t| partition >= 0 && (partition as usize) < t.partitions.len())
     }
 
     /// The storage configuration of a topic.
     pub fn log_config(&self, meta: &TopicMeta) -> crate::storage::LogConfig {
         crate::config::topic::log_config(&self.config, &meta.configs)
-    }
-
-    fn ensure_logs(&self, meta: &TopicMeta) -> Result<(), StorageError> {
-        let config = self.log_config(meta);
-        for p in 0..meta.partitions {
-            let tp = TopicPartition {
-                topic: meta.name.clone(),
-                partition: p,
-            };
-            if self.logs.get(&tp).is_none() {
-                self.logs.create(&tp, config.clone())?;
-            }
-        }
-        Ok(())
     }
 }
 

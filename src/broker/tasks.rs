@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use super::{Broker, Endpoint, StartupError, now_ms};
 use crate::config::BrokerConfig;
+use crate::controller::quorum::MetadataCommand;
 use crate::net;
 
 /// How often the recovery-point and log-start-offset checkpoints are written
@@ -31,9 +32,7 @@ pub async fn run(
     }
     let bound = net::bind(&config.listeners).await?;
     let endpoints = advertised_endpoints(&config, &bound);
-    let broker = Arc::new(tokio::task::block_in_place(|| {
-        Broker::open(config, endpoints)
-    })?);
+    let broker = super::startup::open(config, endpoints).await?;
     log::info!(
         "vltava node {} of cluster {} serving log dir {}",
         broker.node_id(),
@@ -49,15 +48,31 @@ pub async fn run(
     }
     let housekeeping = tokio::spawn(housekeeping(broker.clone(), stop_rx.clone()));
     let group_timers = tokio::spawn(group_timers(broker.clone(), stop_rx.clone()));
+    let follow = tokio::spawn(follow_metadata(broker.clone(), stop_rx.clone()));
+    let heartbeats = tokio::spawn(heartbeats(broker.clone(), stop_rx.clone()));
+    let controller = tokio::spawn(crate::controller::active::run(
+        broker.metadata.clone(),
+        crate::controller::active::ControllerTimings {
+            session_timeout_ms: broker.config.broker_session_timeout_ms,
+            auto_leader_rebalance: broker.config.auto_leader_rebalance,
+            imbalance_check_ms: broker.config.leader_imbalance_check_ms,
+        },
+        stop_rx.clone(),
+    ));
 
     shutdown.await;
     log::info!("shutting down");
+    controlled_shutdown(&broker).await;
     let _ = stop_tx.send(true);
     for s in servers {
         let _ = tokio::time::timeout(Duration::from_secs(10), s).await;
     }
     let _ = housekeeping.await;
     let _ = group_timers.await;
+    let _ = follow.await;
+    let _ = heartbeats.await;
+    let _ = controller.await;
+    broker.replicas.shutdown();
     let logs = broker.logs.clone();
     tokio::task::spawn_blocking(move || logs.shutdown())
         .await
@@ -156,5 +171,78 @@ async fn group_timers(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
             _ = broker.groups.timers_changed.notified() => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Reconciles replicas (and coordinator ownership) with every applied metadata state,
+/// and shrinks lagging ISRs.
+async fn follow_metadata(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    let mut state = broker.metadata.watch();
+    let isr_every =
+        Duration::from_millis((broker.config.replica_lag_time_max_ms / 2).clamp(100, 5000) as u64);
+    let mut isr_check = tokio::time::interval(isr_every);
+    isr_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            changed = state.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                broker.reconcile();
+            }
+            _ = isr_check.tick() => broker.replicas.check_isr(now_ms()),
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Tells the controller this broker is alive, every `broker.heartbeat.interval.ms`.
+async fn heartbeats(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_millis(broker.config.broker_heartbeat_interval_ms);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let id = broker.node_id();
+        let state = broker.metadata.snapshot();
+        let cmd = match state.brokers.get(&id) {
+            // Fenced while unreachable: register again (unfences, new broker epoch).
+            Some(b) if b.fenced => {
+                let e = broker.endpoint();
+                MetadataCommand::RegisterBroker {
+                    id,
+                    host: e.host.clone(),
+                    port: e.port,
+                    rack: None,
+                    now_ms: now_ms(),
+                }
+            }
+            _ => MetadataCommand::BrokerHeartbeat {
+                id,
+                now_ms: now_ms(),
+            },
+        };
+        if let Err(e) = broker.metadata.propose(cmd).await {
+            log::warn!("heartbeat to the controller failed: {e}");
+        }
+    }
+}
+
+/// Kafka's controlled shutdown: fence this broker and move its leaderships away before
+/// stopping, so clients fail over at once (bounded; a lone broker skips it).
+async fn controlled_shutdown(broker: &Broker) {
+    let state = broker.metadata.snapshot();
+    if state.live_brokers().len() <= 1 {
+        return;
+    }
+    let id = broker.node_id();
+    let mut batch = vec![MetadataCommand::FenceBroker { id }];
+    batch.extend(crate::controller::quorum::on_broker_fenced(&state, id));
+    let propose = broker.metadata.propose(MetadataCommand::Batch(batch));
+    match tokio::time::timeout(Duration::from_secs(5), propose).await {
+        Ok(Ok(_)) => log::info!("leaderships moved away before shutdown"),
+        Ok(Err(e)) => log::warn!("controlled shutdown refused: {e}"),
+        Err(_) => log::warn!("controlled shutdown timed out"),
     }
 }

@@ -6,8 +6,9 @@ use uuid::Uuid;
 
 use super::Broker;
 use crate::config::topic as topic_config;
+use crate::controller::quorum::{MetadataCommand, PlacementError, place_replicas};
 use crate::controller::{MetadataError, TopicMeta, topic_name};
-use crate::storage::{StorageError, TopicPartition};
+use crate::storage::StorageError;
 
 /// A topic as a client asks for it; -1 means "the broker default".
 #[derive(Debug, Clone)]
@@ -51,7 +52,6 @@ impl From<MetadataError> for TopicError {
     fn from(e: MetadataError) -> Self {
         match e {
             MetadataError::TopicExists(n) => TopicError::AlreadyExists(n),
-            MetadataError::TopicCollision { .. } => TopicError::InvalidTopic(e.to_string()),
             MetadataError::UnknownTopic(_) => TopicError::UnknownTopic,
             other => TopicError::Metadata(other),
         }
@@ -60,12 +60,28 @@ impl From<MetadataError> for TopicError {
 
 impl Broker {
     /// Validates and (unless `validate_only`) creates a topic with its logs.
-    pub fn create_topic(&self, t: &NewTopic, validate_only: bool) -> Result<TopicMeta, TopicError> {
+    pub async fn create_topic(
+        &self,
+        t: &NewTopic,
+        validate_only: bool,
+    ) -> Result<TopicMeta, TopicError> {
         topic_name::validate(&t.name).map_err(TopicError::InvalidTopic)?;
         if self.metadata.get(&t.name).is_some() {
             return Err(TopicError::AlreadyExists(t.name.clone()));
         }
-        let (partitions, replication_factor) = if t.assignments.is_empty() {
+        let unified = topic_name::unify_collision_chars(&t.name);
+        if let Some(existing) = self
+            .metadata
+            .topics()
+            .into_iter()
+            .find(|m| topic_name::unify_collision_chars(&m.name) == unified)
+        {
+            return Err(TopicError::InvalidTopic(format!(
+                "Topic '{}' collides with existing topic: {}",
+                t.name, existing.name
+            )));
+        }
+        let (partitions, replication_factor, placement) = if t.assignments.is_empty() {
             let partitions = match t.num_partitions {
                 -1 => self.config.num_partitions,
                 n if n <= 0 => {
@@ -86,14 +102,21 @@ impl Broker {
                 n => n,
             };
             self.check_replication_factor(rf)?;
-            (partitions, rf)
+            let placement = place_replicas(&self.metadata.snapshot(), partitions, rf as i32)
+                .map_err(placement_error)?;
+            (partitions, rf, placement)
         } else {
             if t.num_partitions != -1 || t.replication_factor != -1 {
                 return Err(TopicError::InvalidRequest(
                     "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
                 ));
             }
-            self.check_assignments(&t.assignments, 0)?
+            let (n, rf) = self.check_assignments(&t.assignments, 0)?;
+            (
+                n,
+                rf,
+                t.assignments.iter().map(|(_, r)| r.clone()).collect(),
+            )
         };
         let mut configs = BTreeMap::new();
         for (k, v) in &t.configs {
@@ -101,23 +124,29 @@ impl Broker {
                 .map_err(|e| TopicError::InvalidConfig(e.to_string()))?;
             configs.insert(k.clone(), v.clone().unwrap_or_default());
         }
-        let meta = TopicMeta {
-            name: t.name.clone(),
-            id: Uuid::new_v4(),
-            partitions,
-            replication_factor,
-            configs,
-        };
+        let id = Uuid::new_v4();
         if validate_only {
-            return Ok(meta);
+            return Ok(TopicMeta {
+                name: t.name.clone(),
+                id,
+                partitions,
+                replication_factor,
+                configs,
+                assignments: Vec::new(),
+            });
         }
-        let _guard = self.topic_ops.lock().unwrap_or_else(|p| p.into_inner());
-        if self.metadata.get(&t.name).is_some() {
-            return Err(TopicError::AlreadyExists(t.name.clone()));
-        }
-        // Logs first, then metadata: whoever sees the topic can also use its partitions.
-        self.ensure_logs(&meta)?;
-        self.metadata.create(meta.clone())?;
+        let _guard = self.topic_ops.lock().await;
+        self.metadata
+            .propose(MetadataCommand::CreateTopic {
+                name: t.name.clone(),
+                id,
+                partitions: placement,
+                configs,
+            })
+            .await?;
+        // The local replicas exist once this broker has reconciled the new state.
+        self.reconcile();
+        let meta = self.metadata.get(&t.name).ok_or(TopicError::UnknownTopic)?;
         log::info!(
             "created topic {} ({} partitions, id {})",
             meta.name,
@@ -128,7 +157,7 @@ impl Broker {
     }
 
     /// Auto-creates a topic with the broker defaults, if `auto.create.topics.enable`.
-    pub fn auto_create(&self, name: &str) -> Result<TopicMeta, TopicError> {
+    pub async fn auto_create(&self, name: &str) -> Result<TopicMeta, TopicError> {
         let t = NewTopic {
             name: name.to_string(),
             num_partitions: -1,
@@ -136,7 +165,7 @@ impl Broker {
             assignments: Vec::new(),
             configs: BTreeMap::new(),
         };
-        match self.create_topic(&t, false) {
+        match self.create_topic(&t, false).await {
             Err(TopicError::AlreadyExists(_)) => {
                 self.metadata.get(name).ok_or(TopicError::UnknownTopic)
             }
@@ -145,24 +174,25 @@ impl Broker {
     }
 
     /// Deletes a topic and its logs.
-    pub fn delete_topic(&self, name: &str) -> Result<TopicMeta, TopicError> {
+    pub async fn delete_topic(&self, name: &str) -> Result<TopicMeta, TopicError> {
         if !self.config.delete_topic_enable {
             return Err(TopicError::DeletionDisabled);
         }
-        let _guard = self.topic_ops.lock().unwrap_or_else(|p| p.into_inner());
-        let meta = self.metadata.delete(name)?;
-        for p in 0..meta.partitions {
-            self.logs.delete(&TopicPartition {
-                topic: meta.name.clone(),
-                partition: p,
-            })?;
-        }
+        let _guard = self.topic_ops.lock().await;
+        let meta = self.metadata.get(name).ok_or(TopicError::UnknownTopic)?;
+        self.metadata
+            .propose(MetadataCommand::DeleteTopic {
+                name: name.to_string(),
+            })
+            .await?;
+        // Every replica deletes its log when it reconciles the new state.
+        self.reconcile();
         log::info!("deleted topic {name}");
         Ok(meta)
     }
 
     /// Raises the partition count of a topic.
-    pub fn create_partitions(
+    pub async fn create_partitions(
         &self,
         name: &str,
         count: i32,
@@ -182,8 +212,8 @@ impl Broker {
                 meta.partitions
             )));
         }
-        if !assignments.is_empty() {
-            let added = (count - meta.partitions) as usize;
+        let added = (count - meta.partitions) as usize;
+        let placement = if !assignments.is_empty() {
             if assignments.len() != added {
                 return Err(TopicError::InvalidReplicaAssignment(format!(
                     "Increasing the number of partitions by {added} but {} assignments provided.",
@@ -196,26 +226,39 @@ impl Broker {
                 .map(|(i, r)| (i as i32, r.clone()))
                 .collect();
             self.check_assignments(&numbered, meta.replication_factor)?;
-        }
+            assignments.to_vec()
+        } else {
+            self.check_replication_factor(meta.replication_factor)?;
+            place_replicas(
+                &self.metadata.snapshot(),
+                added as i32,
+                meta.replication_factor as i32,
+            )
+            .map_err(placement_error)?
+        };
         if validate_only {
             return Ok(());
         }
-        let _guard = self.topic_ops.lock().unwrap_or_else(|p| p.into_inner());
-        let mut grown = self.metadata.get(name).ok_or(TopicError::UnknownTopic)?;
-        if grown.partitions != meta.partitions {
+        let _guard = self.topic_ops.lock().await;
+        let current = self.metadata.get(name).ok_or(TopicError::UnknownTopic)?;
+        if current.partitions != meta.partitions {
             return Err(TopicError::InvalidPartitions(format!(
                 "Topic currently has {} partitions, which is higher than the requested {count}.",
-                grown.partitions
+                current.partitions
             )));
         }
-        grown.partitions = count;
-        self.ensure_logs(&grown)?;
-        self.metadata.set_partitions(name, count)?;
+        self.metadata
+            .propose(MetadataCommand::CreatePartitions {
+                name: name.to_string(),
+                new_assignments: placement,
+            })
+            .await?;
+        self.reconcile();
         Ok(())
     }
 
     fn check_replication_factor(&self, rf: i16) -> Result<(), TopicError> {
-        let brokers = 1;
+        let brokers = self.live_brokers().len() as i32;
         if rf as i32 > brokers {
             return Err(TopicError::InvalidReplicationFactor(format!(
                 "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {brokers} broker(s) are registered."
@@ -256,12 +299,29 @@ impl Broker {
                     "Duplicate brokers not allowed in replica assignment: {replicas:?} for partition id {index}."
                 )));
             }
-            if let Some(b) = replicas.iter().find(|b| **b != self.node_id()) {
+            let live = self.live_brokers();
+            if let Some(b) = replicas.iter().find(|b| !live.iter().any(|l| l.id == **b)) {
                 return Err(TopicError::InvalidReplicaAssignment(format!(
                     "Unknown broker id {b} in the replica assignment of partition {index}."
                 )));
             }
         }
         Ok((assignments.len() as i32, rf as i16))
+    }
+}
+
+fn placement_error(e: PlacementError) -> TopicError {
+    match e {
+        PlacementError::InsufficientBrokers { wanted, live } => {
+            TopicError::InvalidReplicationFactor(format!(
+                "Unable to replicate the partition {wanted} time(s): The target replication factor of {wanted} cannot be reached because only {live} broker(s) are registered."
+            ))
+        }
+        PlacementError::InvalidReplicationFactor => TopicError::InvalidReplicationFactor(
+            "Replication factor must be larger than 0, or -1 to use the default value.".into(),
+        ),
+        PlacementError::InvalidPartitionCount => TopicError::InvalidPartitions(
+            "Number of partitions was set to an invalid non-positive value.".into(),
+        ),
     }
 }

@@ -48,6 +48,17 @@ const HONOURED: &[&str] = &[
     "offsets.retention.check.interval.ms",
     "offsets.topic.segment.bytes",
     "offset.metadata.max.bytes",
+    "process.roles",
+    "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "broker.session.timeout.ms",
+    "broker.heartbeat.interval.ms",
+    "replica.lag.time.max.ms",
+    "offsets.topic.replication.factor",
+    "auto.leader.rebalance.enable",
+    "leader.imbalance.check.interval.seconds",
+    "min.insync.replicas",
+    "unclean.leader.election.enable",
 ];
 
 /// Real Kafka keys that only matter to a JVM, to ZooKeeper, to Kafka's own threading,
@@ -133,8 +144,9 @@ mod tests {
         assert_eq!(classify("num.io.threads"), KeyKind::Ignored);
         assert_eq!(
             classify("offsets.topic.replication.factor"),
-            KeyKind::Ignored
+            KeyKind::Honoured
         );
+        assert_eq!(classify("offsets.commit.timeout.ms"), KeyKind::Ignored);
         assert_eq!(classify("bogus.key"), KeyKind::Unknown);
     }
 }

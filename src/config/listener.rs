@@ -55,12 +55,14 @@ pub(super) fn parse_protocol_map(v: Option<&str>) -> Result<HashMap<String, Stri
     Ok(map)
 }
 
-/// Parses a listener list, dropping controller listeners (they are not for clients).
+/// Parses a listener list: the client listeners, or with `controllers` the controller
+/// listeners (those named in `controller.listener.names`).
 pub fn parse_listeners(
     key: &str,
     value: &str,
     protocol_map: &HashMap<String, String>,
     controller_names: &[String],
+    controllers: bool,
 ) -> Result<Vec<Listener>, ConfigError> {
     let mut out = Vec::new();
     for entry in super::split_list(value) {
@@ -78,7 +80,7 @@ pub fn parse_listeners(
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        if controller_names.contains(&name) {
+        if controller_names.contains(&name) != controllers {
             continue;
         }
         let protocol = protocol_map.get(&name).ok_or_else(|| {

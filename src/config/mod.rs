@@ -59,6 +59,23 @@ pub struct BrokerConfig {
     pub listeners: Vec<Listener>,
     /// `advertised.listeners`: what clients are told (defaults to `listeners`).
     pub advertised_listeners: Vec<Listener>,
+    /// The controller listener (`controller.listener.names`), if one is configured.
+    pub controller_listener: Option<Listener>,
+    /// `controller.quorum.voters` (or a one-voter `controller.quorum.bootstrap.servers`);
+    /// empty means a quorum of this broker alone.
+    pub quorum_voters: Vec<(i32, std::net::SocketAddr)>,
+    /// `broker.session.timeout.ms`
+    pub broker_session_timeout_ms: i64,
+    /// `broker.heartbeat.interval.ms`
+    pub broker_heartbeat_interval_ms: u64,
+    /// `replica.lag.time.max.ms`
+    pub replica_lag_time_max_ms: i64,
+    /// `offsets.topic.replication.factor`
+    pub offsets_topic_replication_factor: i16,
+    /// `auto.leader.rebalance.enable`
+    pub auto_leader_rebalance: bool,
+    /// `leader.imbalance.check.interval.seconds`, in ms.
+    pub leader_imbalance_check_ms: i64,
     /// `log.dirs` (first entry; vltava uses one log directory).
     pub log_dir: PathBuf,
     pub num_partitions: i32,
@@ -131,8 +148,22 @@ impl BrokerConfig {
             .unwrap_or_default();
         let protocol_map = listener::parse_protocol_map(p.get("listener.security.protocol.map"))?;
         let listeners_raw = p.get("listeners").unwrap_or("PLAINTEXT://127.0.0.1:9092");
-        let listeners =
-            parse_listeners("listeners", listeners_raw, &protocol_map, &controller_names)?;
+        let listeners = parse_listeners(
+            "listeners",
+            listeners_raw,
+            &protocol_map,
+            &controller_names,
+            false,
+        )?;
+        let controller_listener = parse_listeners(
+            "listeners",
+            listeners_raw,
+            &protocol_map,
+            &controller_names,
+            true,
+        )?
+        .into_iter()
+        .next();
         if listeners.is_empty() {
             return Err(ConfigError::invalid(
                 "listeners",
@@ -141,9 +172,13 @@ impl BrokerConfig {
             ));
         }
         let advertised_listeners = match p.get("advertised.listeners") {
-            Some(v) => {
-                parse_listeners("advertised.listeners", v, &protocol_map, &controller_names)?
-            }
+            Some(v) => parse_listeners(
+                "advertised.listeners",
+                v,
+                &protocol_map,
+                &controller_names,
+                false,
+            )?,
             None => listeners.clone(),
         };
         let log_dir = p
@@ -249,6 +284,46 @@ impl BrokerConfig {
             p.positive_long("offsets.retention.check.interval.ms", 600_000)? as u64;
         let offsets_topic_segment_bytes =
             p.positive_long("offsets.topic.segment.bytes", 104_857_600)?;
+        let roles = p.get("process.roles").unwrap_or("broker,controller");
+        let mut roles: Vec<&str> = split_list(roles).collect();
+        roles.sort_unstable();
+        if roles != ["broker", "controller"] {
+            return Err(ConfigError::invalid(
+                "process.roles",
+                p.get("process.roles").unwrap_or_default(),
+                "vltava runs combined nodes only: broker,controller",
+            ));
+        }
+        let quorum_voters = match (
+            p.get("controller.quorum.voters"),
+            p.get("controller.quorum.bootstrap.servers"),
+        ) {
+            (Some(v), _) if !v.trim().is_empty() => crate::controller::quorum::parse_voters(v)
+                .map_err(|e| ConfigError::invalid("controller.quorum.voters", v, e))?,
+            (_, Some(b)) if split_list(b).count() > 1 => {
+                return Err(ConfigError::invalid(
+                    "controller.quorum.bootstrap.servers",
+                    b,
+                    "a dynamic quorum of several controllers is not supported; list the voters in controller.quorum.voters (id@host:port,...)",
+                ));
+            }
+            _ => Vec::new(),
+        };
+        if !quorum_voters.is_empty() && !quorum_voters.iter().any(|(id, _)| *id == node_id) {
+            return Err(ConfigError::invalid(
+                "controller.quorum.voters",
+                p.get("controller.quorum.voters").unwrap_or_default(),
+                format!("node.id {node_id} is not one of the voters"),
+            ));
+        }
+        let offsets_topic_replication_factor = p.int("offsets.topic.replication.factor", 3)?;
+        if !(1..=i16::MAX as i32).contains(&offsets_topic_replication_factor) {
+            return Err(ConfigError::invalid(
+                "offsets.topic.replication.factor",
+                &offsets_topic_replication_factor.to_string(),
+                "must be at least 1",
+            ));
+        }
         let mut ignored = Vec::new();
         let mut unknown = Vec::new();
         for key in props.keys() {
@@ -262,6 +337,17 @@ impl BrokerConfig {
             node_id,
             listeners,
             advertised_listeners,
+            controller_listener,
+            quorum_voters,
+            broker_session_timeout_ms: p.positive_long("broker.session.timeout.ms", 9000)?,
+            broker_heartbeat_interval_ms: p.positive_long("broker.heartbeat.interval.ms", 2000)?
+                as u64,
+            replica_lag_time_max_ms: p.positive_long("replica.lag.time.max.ms", 30_000)?,
+            offsets_topic_replication_factor: offsets_topic_replication_factor as i16,
+            auto_leader_rebalance: p.bool("auto.leader.rebalance.enable", true)?,
+            leader_imbalance_check_ms: p
+                .positive_long("leader.imbalance.check.interval.seconds", 300)?
+                .saturating_mul(1000),
             log_dir: PathBuf::from(log_dir),
             num_partitions,
             default_replication_factor: default_replication_factor as i16,

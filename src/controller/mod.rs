@@ -1,12 +1,15 @@
-//! Cluster metadata: topics (ids, partition counts, configs), the cluster id and
-//! producer-id allocation.
+//! Cluster metadata: brokers, topics, partition assignments, leaders, leader epochs and
+//! ISR, held in a replicated metadata log agreed by a Raft controller quorum (`quorum`),
+//! and the controller's decisions on it (placement, elections, fencing: `controller.rs`).
 //!
-//! Today this is a single node's metadata, persisted atomically as JSON in the log
-//! directory (`vltava-metadata.json`) next to Kafka's `meta.properties`. It is the seam
-//! where the replicated metadata log of a controller quorum will live; it must stay free of
-//! Kafka message structs and of sockets.
+//! `Metadata` is the broker's view: reads from the latest applied state, writes as
+//! proposals. Nothing here knows Kafka message structs or client sockets.
 
-mod store;
+pub mod active;
+pub mod meta_properties;
+mod metadata;
+pub mod quorum;
 pub mod topic_name;
 
-pub use store::{MetadataError, MetadataStore, TopicMeta, base64_url_uuid};
+pub use meta_properties::base64_url_uuid;
+pub use metadata::{Metadata, MetadataError, TopicMeta};

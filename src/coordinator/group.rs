@@ -64,6 +64,8 @@ pub enum GroupError {
     InvalidGroupId,
     #[error("The coordinator is not available.")]
     CoordinatorNotAvailable,
+    #[error("This is not the correct coordinator.")]
+    NotCoordinator,
     #[error("The group id does not exist.")]
     GroupIdNotFound,
     #[error("The group is not empty.")]

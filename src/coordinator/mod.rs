@@ -90,6 +90,9 @@ pub type PartitionOffset = ((String, i32), OffsetValue);
 pub struct GroupCoordinator {
     config: GroupConfig,
     groups: Mutex<HashMap<String, Group>>,
+    /// The `__consumer_offsets` partitions whose groups are loaded here (this broker
+    /// leads them).
+    loaded: Mutex<std::collections::HashSet<i32>>,
     log: Box<dyn OffsetsLog>,
     /// Woken when a group's timers may have moved earlier.
     pub timers_changed: Notify,
@@ -100,6 +103,7 @@ impl GroupCoordinator {
         GroupCoordinator {
             config,
             groups: Mutex::new(HashMap::new()),
+            loaded: Mutex::new(Default::default()),
             log,
             timers_changed: Notify::new(),
         }
@@ -113,8 +117,51 @@ impl GroupCoordinator {
         self.groups.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn partition_of(&self, group: &str) -> i32 {
+    /// The `__consumer_offsets` partition that holds a group.
+    pub fn partition_of(&self, group: &str) -> i32 {
         records::partition_for(group, self.config.offsets_partitions)
+    }
+
+    /// Whether this coordinator owns `group` (its partition is loaded here).
+    pub fn owns(&self, group: &str) -> bool {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&self.partition_of(group))
+    }
+
+    /// The partitions loaded here.
+    pub fn loaded_partitions(&self) -> std::collections::HashSet<i32> {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Forgets the groups of a partition (leadership moved away, or before a reload);
+    /// waiting members are told to find the coordinator again.
+    pub fn unload_partition(&self, partition: i32) {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&partition);
+        let mut groups = self.lock();
+        let gone: Vec<String> = groups
+            .keys()
+            .filter(|g| self.partition_of(g) == partition)
+            .cloned()
+            .collect();
+        for g in gone {
+            groups.remove(&g);
+        }
+    }
+
+    /// Marks a partition as loaded, after its records were replayed.
+    pub fn mark_loaded(&self, partition: i32) {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(partition);
     }
 
     /// Writes the group's metadata record (a tombstone once the group is gone).

@@ -22,32 +22,35 @@ pub async fn handle(
         .filter(|t| !seen.insert(t.name.0.as_str().to_string()))
         .map(|t| t.name.0.as_str().to_string())
         .collect();
-    let results = msg
-        .topics
-        .into_iter()
-        .map(|t| {
-            let name = t.name.0.as_str().to_string();
-            let base = CreatePartitionsTopicResult::default().with_name(t.name.clone());
-            if duplicates.contains(&name) {
-                return base
-                    .with_error_code(ResponseError::InvalidRequest.code())
+    let mut results = Vec::with_capacity(msg.topics.len());
+    for t in msg.topics {
+        let name = t.name.0.as_str().to_string();
+        let base = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+        if duplicates.contains(&name) {
+            results.push(
+                base.with_error_code(ResponseError::InvalidRequest.code())
                     .with_error_message(Some(StrBytes::from_static_str(
                         "Duplicate topic in request.",
-                    )));
-            }
-            let assignments: Vec<Vec<i32>> = t
-                .assignments
-                .unwrap_or_default()
-                .iter()
-                .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
-                .collect();
-            match broker.create_partitions(&name, t.count, &assignments, msg.validate_only) {
-                Ok(()) => base,
-                Err(e) => base
-                    .with_error_code(errors::topic_error(&e).code())
-                    .with_error_message(Some(StrBytes::from_string(e.to_string()))),
-            }
-        })
-        .collect();
+                    ))),
+            );
+            continue;
+        }
+        let assignments: Vec<Vec<i32>> = t
+            .assignments
+            .unwrap_or_default()
+            .iter()
+            .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+            .collect();
+        let r = match broker
+            .create_partitions(&name, t.count, &assignments, msg.validate_only)
+            .await
+        {
+            Ok(()) => base,
+            Err(e) => base
+                .with_error_code(errors::topic_error(&e).code())
+                .with_error_message(Some(StrBytes::from_string(e.to_string()))),
+        };
+        results.push(r);
+    }
     CreatePartitionsResponse::default().with_results(results)
 }

@@ -63,7 +63,7 @@ pub async fn handle(
                 })
                 .collect(),
         };
-        let result = match broker.create_topic(&new_topic, msg.validate_only) {
+        let result = match broker.create_topic(&new_topic, msg.validate_only).await {
             Ok(meta) if req.version >= 5 => {
                 let mut r = base
                     .with_num_partitions(meta.partitions)

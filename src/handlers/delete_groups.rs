@@ -16,7 +16,7 @@ pub async fn handle(
         .groups_names
         .iter()
         .map(|g| {
-            let r = coordinator_ready(broker)
+            let r = coordinator_ready(broker, g.0.as_str())
                 .and_then(|()| broker.groups.delete_group(g.0.as_str(), now()));
             DeletableGroupResult::default()
                 .with_group_id(g.clone())

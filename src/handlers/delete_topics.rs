@@ -26,14 +26,14 @@ pub async fn handle(
             .map(|n| (Some(n.0.as_str().to_string()), Uuid::nil()))
             .collect()
     };
-    let responses = targets
-        .into_iter()
-        .map(|(name, id)| delete_one(broker, name, id))
-        .collect();
+    let mut responses = Vec::with_capacity(targets.len());
+    for (name, id) in targets {
+        responses.push(delete_one(broker, name, id).await);
+    }
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
-fn delete_one(broker: &Broker, name: Option<String>, id: Uuid) -> DeletableTopicResult {
+async fn delete_one(broker: &Broker, name: Option<String>, id: Uuid) -> DeletableTopicResult {
     let topic_name = |n: &str| Some(TopicName(StrBytes::from_string(n.to_string())));
     let (name, unknown) = match name {
         Some(n) => (n, ResponseError::UnknownTopicOrPartition),
@@ -46,7 +46,7 @@ fn delete_one(broker: &Broker, name: Option<String>, id: Uuid) -> DeletableTopic
             }
         },
     };
-    match broker.delete_topic(&name) {
+    match broker.delete_topic(&name).await {
         Ok(meta) => DeletableTopicResult::default()
             .with_name(topic_name(&name))
             .with_topic_id(meta.id),

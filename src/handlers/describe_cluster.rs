@@ -22,7 +22,7 @@ pub async fn handle(
         .with_cluster_id(StrBytes::from_string(
             broker.metadata.cluster_id().to_string(),
         ))
-        .with_controller_id(BrokerId(broker.node_id()))
+        .with_controller_id(BrokerId(broker.metadata.controller_id()))
         .with_cluster_authorized_operations(if msg.include_cluster_authorized_operations {
             CLUSTER_OPS_ALL
         } else {
@@ -36,11 +36,16 @@ pub async fn handle(
             )))
             .with_controller_id(BrokerId(-1));
     }
-    let e = broker.endpoint();
-    resp.with_brokers(vec![
-        DescribeClusterBroker::default()
-            .with_broker_id(BrokerId(broker.node_id()))
-            .with_host(StrBytes::from_string(e.host.clone()))
-            .with_port(e.port as i32),
-    ])
+    resp.with_brokers(
+        broker
+            .live_brokers()
+            .into_iter()
+            .map(|b| {
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(b.id))
+                    .with_host(StrBytes::from_string(b.host))
+                    .with_port(b.port as i32)
+            })
+            .collect(),
+    )
 }

@@ -31,7 +31,7 @@ pub async fn handle(
             let base = DescribedGroup::default()
                 .with_group_id(id.clone())
                 .with_authorized_operations(if v >= 3 { ops } else { OPS_NOT_REQUESTED });
-            if let Err(e) = coordinator_ready(broker) {
+            if let Err(e) = coordinator_ready(broker, id.0.as_str()) {
                 return base.with_error_code(errors::group_error(&e).code());
             }
             let Some(g) = broker.groups.describe(id.0.as_str()) else {

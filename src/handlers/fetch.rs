@@ -15,7 +15,7 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName}
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, now_ms};
 use crate::protocol::{Request, errors, validate};
 use crate::replication::purgatory;
 use crate::storage::PartitionLog;
@@ -62,14 +62,26 @@ pub async fn handle(broker: &Broker, req: &Request, msg: FetchRequest) -> FetchR
         topics.push((t.topic.clone(), t.topic_id));
         for p in &t.partitions {
             let log = match &meta {
-                _ if replica_id >= 0 => Err(ResponseError::NotLeaderOrFollower),
                 None => Err(unknown),
-                Some(m) => match broker.partition(&m.name, p.partition) {
-                    None => Err(ResponseError::UnknownTopicOrPartition),
-                    Some(log) => match super::check_leader_epoch(p.current_leader_epoch) {
-                        Some(e) => Err(e),
-                        None => Ok(log),
-                    },
+                Some(m) => match broker.leader_log(&m.name, p.partition) {
+                    Err(e) => Err(super::replica_error(e)),
+                    Ok((log, epoch)) => {
+                        match super::check_leader_epoch(p.current_leader_epoch, epoch) {
+                            Some(e) => Err(e),
+                            None if replica_id >= 0 => broker
+                                .replicas
+                                .on_follower_fetch(
+                                    &m.name,
+                                    p.partition,
+                                    replica_id,
+                                    p.fetch_offset,
+                                    now_ms(),
+                                )
+                                .map(|()| log)
+                                .map_err(super::replica_error),
+                            None => Ok(log),
+                        }
+                    }
                 },
             };
             targets.push(Target {
@@ -83,9 +95,19 @@ pub async fn handle(broker: &Broker, req: &Request, msg: FetchRequest) -> FetchR
     }
 
     // Subscribe before the first read so no append between read and wait is missed.
+    // Followers read up to the log end, consumers up to the high watermark.
+    let follower = replica_id >= 0;
     let mut watches: Vec<_> = targets
         .iter()
-        .filter_map(|t| t.log.as_ref().ok().map(|l| l.subscribe()))
+        .filter_map(|t| {
+            t.log.as_ref().ok().map(|l| {
+                if follower {
+                    l.subscribe()
+                } else {
+                    l.subscribe_high_watermark()
+                }
+            })
+        })
         .collect();
     let deadline = Instant::now() + Duration::from_millis(msg.max_wait_ms.max(0) as u64);
     let min_bytes = msg.min_bytes.max(0) as usize;
@@ -95,7 +117,8 @@ pub async fn handle(broker: &Broker, req: &Request, msg: FetchRequest) -> FetchR
         msg.max_bytes as usize
     };
     loop {
-        let (partitions, total, any_error) = read_all(&targets, max_bytes, msg.isolation_level, v);
+        let (partitions, total, any_error) =
+            read_all(&targets, max_bytes, msg.isolation_level, v, follower);
         let done = total >= min_bytes
             || any_error
             || Instant::now() >= deadline
@@ -114,6 +137,7 @@ fn read_all(
     max_bytes: usize,
     isolation_level: i8,
     version: i16,
+    follower: bool,
 ) -> (Vec<(usize, PartitionData)>, usize, bool) {
     let mut total = 0usize;
     let mut any_error = false;
@@ -131,7 +155,8 @@ fn read_all(
                 error(data, *code)
             }
             Ok(log) => {
-                let hw = log.log_end_offset();
+                let hw = log.high_watermark();
+                let upto = if follower { log.log_end_offset() } else { hw };
                 let start = log.log_start_offset();
                 let data = data
                     .with_high_watermark(hw)
@@ -140,7 +165,7 @@ fn read_all(
                 let budget = (t.max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
                 // The first partition with data may exceed the limits by one batch (KIP-74).
                 let min_one = total == 0;
-                match log.read(t.fetch_offset, budget, min_one, hw) {
+                match log.read(t.fetch_offset, budget, min_one, upto) {
                     // Fetch before v10 cannot carry zstd batches; Kafka 4.0 no longer
                     // down-converts, it answers UNSUPPORTED_COMPRESSION_TYPE.
                     Ok(bytes) if version < 10 && has_zstd(&bytes) => {

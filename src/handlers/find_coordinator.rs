@@ -1,5 +1,6 @@
-//! FindCoordinator (key 10): this broker coordinates every group (single keys up to v3,
-//! batched keys from v4). Creates `__consumer_offsets` on first use, as Kafka does.
+//! FindCoordinator (key 10): a group's coordinator is the leader of its
+//! `__consumer_offsets` partition (single keys up to v3, batched keys from v4). Creates
+//! `__consumer_offsets` on first use, as Kafka does.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -7,10 +8,14 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
+use crate::coordinator::OFFSETS_TOPIC;
 use crate::protocol::Request;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
+
+/// (node id, host, port) of a coordinator, or Kafka's error with a message.
+type Found = Result<(i32, String, u16), (ResponseError, String)>;
 
 pub async fn handle(
     broker: &Broker,
@@ -18,27 +23,22 @@ pub async fn handle(
     msg: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     if req.version >= 4 {
-        let coordinators = msg
-            .coordinator_keys
-            .iter()
-            .map(|key| {
-                let c = Coordinator::default().with_key(key.clone());
-                match find(broker, msg.key_type, key.as_str()) {
-                    Ok(()) => {
-                        let e = broker.endpoint();
-                        c.with_node_id(BrokerId(broker.node_id()))
-                            .with_host(StrBytes::from_string(e.host.clone()))
-                            .with_port(e.port as i32)
-                            .with_error_message(Some(StrBytes::from_static_str("NONE")))
-                    }
-                    Err((code, message)) => c
-                        .with_node_id(BrokerId(-1))
-                        .with_port(-1)
-                        .with_error_code(code.code())
-                        .with_error_message(Some(StrBytes::from_string(message))),
-                }
-            })
-            .collect();
+        let mut coordinators = Vec::with_capacity(msg.coordinator_keys.len());
+        for key in &msg.coordinator_keys {
+            let c = Coordinator::default().with_key(key.clone());
+            coordinators.push(match find(broker, msg.key_type, key.as_str()).await {
+                Ok((id, host, port)) => c
+                    .with_node_id(BrokerId(id))
+                    .with_host(StrBytes::from_string(host))
+                    .with_port(port as i32)
+                    .with_error_message(Some(StrBytes::from_static_str("NONE"))),
+                Err((code, message)) => c
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1)
+                    .with_error_code(code.code())
+                    .with_error_message(Some(StrBytes::from_string(message))),
+            });
+        }
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
     let resp = FindCoordinatorResponse::default();
@@ -49,15 +49,13 @@ pub async fn handle(
             r
         }
     };
-    match find(broker, msg.key_type, msg.key.as_str()) {
-        Ok(()) => {
-            let e = broker.endpoint();
-            let r = resp
-                .with_node_id(BrokerId(broker.node_id()))
-                .with_host(StrBytes::from_string(e.host.clone()))
-                .with_port(e.port as i32);
-            with_message(r, "NONE".into())
-        }
+    match find(broker, msg.key_type, msg.key.as_str()).await {
+        Ok((id, host, port)) => with_message(
+            resp.with_node_id(BrokerId(id))
+                .with_host(StrBytes::from_string(host))
+                .with_port(port as i32),
+            "NONE".into(),
+        ),
         Err((code, message)) => with_message(
             resp.with_error_code(code.code())
                 .with_node_id(BrokerId(-1))
@@ -67,7 +65,7 @@ pub async fn handle(
     }
 }
 
-fn find(broker: &Broker, key_type: i8, key: &str) -> Result<(), (ResponseError, String)> {
+async fn find(broker: &Broker, key_type: i8, key: &str) -> Found {
     match key_type {
         KEY_TYPE_GROUP => {
             if key.is_empty() {
@@ -76,10 +74,23 @@ fn find(broker: &Broker, key_type: i8, key: &str) -> Result<(), (ResponseError, 
                     "Group id must not be empty".into(),
                 ));
             }
-            broker.ensure_offsets_topic().map_err(|e| {
-                log::error!("cannot create __consumer_offsets: {e}");
+            broker.ensure_offsets_topic().await.map_err(|e| {
+                log::error!("cannot create {OFFSETS_TOPIC}: {e}");
                 (ResponseError::CoordinatorNotAvailable, e.to_string())
-            })
+            })?;
+            let partition = broker.groups.partition_of(key);
+            let leader = broker
+                .metadata
+                .get(OFFSETS_TOPIC)
+                .and_then(|t| t.assignments.get(partition as usize).map(|p| p.leader))
+                .unwrap_or(-1);
+            match broker.broker_endpoint(leader) {
+                Some((host, port)) if leader >= 0 => Ok((leader, host, port)),
+                _ => Err((
+                    ResponseError::CoordinatorNotAvailable,
+                    "The coordinator is not available.".into(),
+                )),
+            }
         }
         KEY_TYPE_TRANSACTION => Err((
             ResponseError::CoordinatorNotAvailable,

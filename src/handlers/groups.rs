@@ -5,13 +5,20 @@ use kafka_protocol::protocol::StrBytes;
 use crate::broker::Broker;
 use crate::coordinator::GroupError;
 
-/// The coordinator needs `__consumer_offsets`; clients that skipped FindCoordinator get
-/// it created here too.
-pub(super) fn coordinator_ready(broker: &Broker) -> Result<(), GroupError> {
-    broker.ensure_offsets_topic().map_err(|e| {
-        log::error!("cannot create __consumer_offsets: {e}");
-        GroupError::CoordinatorNotAvailable
-    })
+/// This broker coordinates `group` when it leads the group's `__consumer_offsets`
+/// partition and has loaded it; otherwise the client must ask FindCoordinator again.
+pub(super) fn coordinator_ready(broker: &Broker, group: &str) -> Result<(), GroupError> {
+    if broker
+        .metadata
+        .get(crate::coordinator::OFFSETS_TOPIC)
+        .is_none()
+    {
+        return Err(GroupError::CoordinatorNotAvailable);
+    }
+    if !broker.groups.owns(group) {
+        return Err(GroupError::NotCoordinator);
+    }
+    Ok(())
 }
 
 pub(super) fn now() -> i64 {

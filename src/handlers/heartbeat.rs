@@ -7,7 +7,7 @@ use crate::broker::Broker;
 use crate::protocol::{Request, errors};
 
 pub async fn handle(broker: &Broker, _req: &Request, msg: HeartbeatRequest) -> HeartbeatResponse {
-    let result = coordinator_ready(broker).and_then(|()| {
+    let result = coordinator_ready(broker, msg.group_id.0.as_str()).and_then(|()| {
         broker.groups.heartbeat(
             msg.group_id.0.as_str(),
             msg.member_id.as_str(),

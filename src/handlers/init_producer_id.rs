@@ -23,7 +23,7 @@ pub async fn handle(
     }
     // An idempotent producer that asks to bump its epoch (v3+, after an error) simply
     // gets a fresh producer id, which Kafka also does when it cannot bump.
-    match broker.metadata.allocate_producer_id() {
+    match broker.metadata.allocate_producer_id().await {
         Ok(id) => resp.with_producer_id(ProducerId(id)).with_producer_epoch(0),
         Err(e) => {
             log::error!("cannot allocate a producer id: {e}");

@@ -11,7 +11,7 @@ use crate::protocol::{Request, errors};
 
 pub async fn handle(broker: &Broker, req: &Request, msg: JoinGroupRequest) -> JoinGroupResponse {
     let v = req.version;
-    if let Err(e) = coordinator_ready(broker) {
+    if let Err(e) = coordinator_ready(broker, msg.group_id.0.as_str()) {
         return response(v, JoinResult::error(msg.member_id.as_str(), e));
     }
     let params = JoinParams {

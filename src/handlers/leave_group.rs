@@ -22,7 +22,7 @@ pub async fn handle(broker: &Broker, req: &Request, msg: LeaveGroupRequest) -> L
     } else {
         vec![(msg.member_id.as_str().to_string(), None)]
     };
-    let result = coordinator_ready(broker).and_then(|()| {
+    let result = coordinator_ready(broker, msg.group_id.0.as_str()).and_then(|()| {
         broker
             .groups
             .leave(msg.group_id.0.as_str(), &members, now())

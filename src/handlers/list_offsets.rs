@@ -16,7 +16,6 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
-use super::LEADER_EPOCH;
 
 pub async fn handle(
     broker: &Broker,
@@ -34,13 +33,14 @@ pub async fn handle(
                 .map(|p| {
                     let resp = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
-                    let Some(log) = broker.partition(&name, p.partition_index) else {
-                        return fail(resp, ResponseError::UnknownTopicOrPartition);
+                    let (log, epoch) = match broker.leader_log(&name, p.partition_index) {
+                        Ok(l) => l,
+                        Err(e) => return fail(resp, super::replica_error(e)),
                     };
-                    if let Some(e) = super::check_leader_epoch(p.current_leader_epoch) {
+                    if let Some(e) = super::check_leader_epoch(p.current_leader_epoch, epoch) {
                         return fail(resp, e);
                     }
-                    lookup(&log, p.timestamp, req.version, resp)
+                    lookup(&log, epoch, p.timestamp, req.version, resp)
                 })
                 .collect();
             ListOffsetsTopicResponse::default()
@@ -53,6 +53,7 @@ pub async fn handle(
 
 fn lookup(
     log: &PartitionLog,
+    leader_epoch: i32,
     timestamp: i64,
     version: i16,
     resp: ListOffsetsPartitionResponse,
@@ -60,13 +61,14 @@ fn lookup(
     let found = |offset: i64, ts: i64| {
         let r = resp.clone().with_offset(offset).with_timestamp(ts);
         if version >= 4 && offset >= 0 {
-            r.with_leader_epoch(LEADER_EPOCH)
+            r.with_leader_epoch(leader_epoch)
         } else {
             r
         }
     };
     match timestamp {
-        LATEST => found(log.log_end_offset(), -1),
+        // Consumers see the log up to the high watermark.
+        LATEST => found(log.high_watermark(), -1),
         EARLIEST => found(log.log_start_offset(), -1),
         EARLIEST_LOCAL if version >= 8 => found(log.log_start_offset(), -1),
         LATEST_TIERED if version >= 9 => found(-1, -1),

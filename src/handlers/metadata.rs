@@ -37,26 +37,34 @@ pub async fn handle(broker: &Broker, req: &Request, msg: MetadataRequest) -> Met
         Some(requested) => {
             let auto_create =
                 broker.config.auto_create_topics && (v < 4 || msg.allow_auto_topic_creation);
-            requested
-                .into_iter()
-                .map(|t| match t.name {
-                    Some(name) => by_name(broker, name.0.as_str(), auto_create, v),
+            let mut out = Vec::with_capacity(requested.len());
+            for t in requested {
+                out.push(match t.name {
+                    Some(name) => by_name(broker, name.0.as_str(), auto_create, v).await,
                     None => by_id(broker, t.topic_id, v),
-                })
-                .collect()
+                });
+            }
+            out
         }
     };
-    let e = broker.endpoint();
-    let cluster_id =
-        (v >= 2).then(|| StrBytes::from_string(broker.metadata.cluster_id().to_string()));
-    let controller_id = BrokerId(if v >= 1 { broker.node_id() } else { -1 });
-    MetadataResponse::default()
-        .with_brokers(vec![
+    let cluster_id = (v >= 2).then(|| StrBytes::from_string(broker.metadata.cluster_id()));
+    let controller_id = BrokerId(if v >= 1 {
+        broker.metadata.controller_id()
+    } else {
+        -1
+    });
+    let brokers = broker
+        .live_brokers()
+        .into_iter()
+        .map(|b| {
             MetadataResponseBroker::default()
-                .with_node_id(BrokerId(broker.node_id()))
-                .with_host(StrBytes::from_string(e.host.clone()))
-                .with_port(e.port as i32),
-        ])
+                .with_node_id(BrokerId(b.id))
+                .with_host(StrBytes::from_string(b.host))
+                .with_port(b.port as i32)
+        })
+        .collect();
+    MetadataResponse::default()
+        .with_brokers(brokers)
         .with_cluster_id(cluster_id)
         .with_controller_id(controller_id)
         .with_cluster_authorized_operations(if msg.include_cluster_authorized_operations {
@@ -88,7 +96,12 @@ fn all_topics(broker: &Broker, version: i16) -> Vec<MetadataResponseTopic> {
         .collect()
 }
 
-fn by_name(broker: &Broker, name: &str, auto_create: bool, version: i16) -> MetadataResponseTopic {
+async fn by_name(
+    broker: &Broker,
+    name: &str,
+    auto_create: bool,
+    version: i16,
+) -> MetadataResponseTopic {
     if let Some(meta) = broker.metadata.get(name) {
         return describe(broker, &meta, version);
     }
@@ -104,7 +117,7 @@ fn by_name(broker: &Broker, name: &str, auto_create: bool, version: i16) -> Meta
     if !auto_create {
         return error(ResponseError::UnknownTopicOrPartition);
     }
-    match broker.auto_create(name) {
+    match broker.auto_create(name).await {
         Ok(meta) => describe(broker, &meta, version),
         Err(e) => {
             log::warn!("auto-creating topic {name} failed: {e}");
@@ -122,18 +135,38 @@ fn by_id(broker: &Broker, id: Uuid, version: i16) -> MetadataResponseTopic {
     }
 }
 
-/// A topic as Metadata reports it: this broker leads every partition at epoch 0.
+/// A topic as Metadata reports it: leaders, epochs, replicas, ISR and offline replicas.
 /// Fields newer than the request's version are cleared by the caller.
 pub(super) fn describe(broker: &Broker, meta: &TopicMeta, version: i16) -> MetadataResponseTopic {
-    let node = BrokerId(broker.node_id());
-    let partitions = (0..meta.partitions)
-        .map(|p| {
-            MetadataResponsePartition::default()
-                .with_partition_index(p)
-                .with_leader_id(node)
-                .with_leader_epoch(if version >= 7 { 0 } else { -1 })
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node])
+    let state = broker.metadata.snapshot();
+    let ids = |v: &[i32]| v.iter().map(|b| BrokerId(*b)).collect::<Vec<_>>();
+    let partitions = meta
+        .assignments
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let offline: Vec<i32> = p
+                .replicas
+                .iter()
+                .copied()
+                .filter(|r| !state.is_live(*r))
+                .collect();
+            let part = MetadataResponsePartition::default()
+                .with_partition_index(i as i32)
+                .with_leader_id(BrokerId(p.leader))
+                .with_leader_epoch(if version >= 7 { p.leader_epoch } else { -1 })
+                .with_replica_nodes(ids(&p.replicas))
+                .with_isr_nodes(ids(&p.isr));
+            let part = if version >= 5 {
+                part.with_offline_replicas(ids(&offline))
+            } else {
+                part
+            };
+            if p.leader < 0 {
+                part.with_error_code(ResponseError::LeaderNotAvailable.code())
+            } else {
+                part
+            }
         })
         .collect();
     MetadataResponseTopic::default()

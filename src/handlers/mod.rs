@@ -25,6 +25,7 @@ mod metadata;
 mod offset_commit;
 mod offset_delete;
 mod offset_fetch;
+mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
 
@@ -86,24 +87,39 @@ pub const APIS: &[Api] = &[
     api(ApiKey::ListGroups, 0, 5),
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::OffsetDelete, 0, 0),
+    api(ApiKey::OffsetForLeaderEpoch, 2, 4),
 ];
 
 /// The lowest Produce version that is really served (see [`APIS`]).
 const MIN_SERVED_PRODUCE: i16 = 3;
 
-/// The leader epoch of every partition of a single broker.
-pub(crate) const LEADER_EPOCH: i32 = 0;
-
-/// Kafka's fencing check of a client's `current_leader_epoch` (-1: not given).
-pub(crate) fn check_leader_epoch(current: i32) -> Option<kafka_protocol::error::ResponseError> {
+/// Kafka's fencing check of a client's `current_leader_epoch` (-1: not given) against the
+/// partition's leader epoch.
+pub(crate) fn check_leader_epoch(
+    current: i32,
+    leader_epoch: i32,
+) -> Option<kafka_protocol::error::ResponseError> {
     use kafka_protocol::error::ResponseError;
     if current < 0 {
         return None;
     }
-    match current.cmp(&LEADER_EPOCH) {
+    match current.cmp(&leader_epoch) {
         std::cmp::Ordering::Greater => Some(ResponseError::UnknownLeaderEpoch),
         std::cmp::Ordering::Less => Some(ResponseError::FencedLeaderEpoch),
         std::cmp::Ordering::Equal => None,
+    }
+}
+
+/// The Kafka error for a partition this broker cannot serve.
+pub(crate) fn replica_error(
+    e: crate::replication::manager::ReplicaError,
+) -> kafka_protocol::error::ResponseError {
+    use crate::replication::manager::ReplicaError;
+    use kafka_protocol::error::ResponseError;
+    match e {
+        ReplicaError::Unknown => ResponseError::UnknownTopicOrPartition,
+        ReplicaError::NotLeader { leader: -1, .. } => ResponseError::LeaderNotAvailable,
+        ReplicaError::NotLeader { .. } => ResponseError::NotLeaderOrFollower,
     }
 }
 
@@ -208,6 +224,14 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Outcome {
         ApiKey::ListGroups => serve!(broker, req, ListGroupsRequest, list_groups::handle),
         ApiKey::DeleteGroups => serve!(broker, req, DeleteGroupsRequest, delete_groups::handle),
         ApiKey::OffsetDelete => serve!(broker, req, OffsetDeleteRequest, offset_delete::handle),
+        ApiKey::OffsetForLeaderEpoch => {
+            serve!(
+                broker,
+                req,
+                OffsetForLeaderEpochRequest,
+                offset_for_leader_epoch::handle
+            )
+        }
         ApiKey::Produce => {
             let mut body = req.body.clone();
             match protocol::decode_body::<ProduceRequest>(&mut body, req.version) {

@@ -21,10 +21,7 @@ pub async fn handle(
     let mut commits = Vec::new();
     for t in &msg.topics {
         for p in &t.partitions {
-            if broker
-                .partition(t.name.0.as_str(), p.partition_index)
-                .is_some()
-            {
+            if broker.partition_exists(t.name.0.as_str(), p.partition_index) {
                 let value = OffsetValue {
                     offset: p.committed_offset,
                     leader_epoch: if req.version >= 6 {
@@ -39,7 +36,7 @@ pub async fn handle(
             }
         }
     }
-    let outcome = coordinator_ready(broker).and_then(|()| {
+    let outcome = coordinator_ready(broker, msg.group_id.0.as_str()).and_then(|()| {
         broker.groups.commit(
             msg.group_id.0.as_str(),
             msg.member_id.as_str(),

@@ -23,9 +23,9 @@ pub async fn handle(
                 .iter()
                 .map(|p| (t.name.0.as_str().to_string(), p.partition_index))
         })
-        .filter(|(t, p)| broker.partition(t, *p).is_some())
+        .filter(|(t, p)| broker.partition_exists(t, *p))
         .collect();
-    let outcome = coordinator_ready(broker).and_then(|()| {
+    let outcome = coordinator_ready(broker, msg.group_id.0.as_str()).and_then(|()| {
         broker
             .groups
             .delete_offsets(msg.group_id.0.as_str(), &known, now())

@@ -20,7 +20,7 @@ type Fetched = Result<Vec<Row>, GroupError>;
 type TopicRows = (String, Vec<(i32, Option<OffsetValue>)>);
 
 fn fetch(broker: &Broker, group: &str, partitions: Option<Vec<(String, i32)>>) -> Fetched {
-    coordinator_ready(broker)?;
+    coordinator_ready(broker, group)?;
     broker.groups.fetch_offsets(group, partitions.as_deref())
 }
 

@@ -10,7 +10,10 @@ use crate::config::topic::effective_i64;
 use crate::controller::TopicMeta;
 use crate::protocol::validate::{self, Limits};
 use crate::protocol::{Request, errors};
-use crate::storage::TimestampType;
+use crate::replication::manager::ReplicaManager;
+use crate::storage::{PartitionLog, TimestampType};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Returns `None` for acks=0: Kafka sends no response then.
 pub async fn handle(
@@ -28,32 +31,44 @@ pub async fn handle(
         now,
         version,
     };
+    let timeout = Duration::from_millis(msg.timeout_ms.max(0) as u64);
     let mut responses = Vec::with_capacity(msg.topic_data.len());
     for topic in msg.topic_data {
-        let name = topic.name.0.as_str();
-        let meta = broker.metadata.get(name);
-        let partition_responses = topic
+        let name = topic.name.0.as_str().to_string();
+        let meta = broker.metadata.get(&name);
+        // Append every partition first, then wait for replication (acks=all) of all.
+        let appended: Vec<Appended> = topic
             .partition_data
             .into_iter()
             .map(|p| {
                 let resp = PartitionProduceResponse::default().with_index(p.index);
                 if !valid_acks {
-                    return error(resp, ResponseError::InvalidRequiredAcks, None);
+                    return (error(resp, ResponseError::InvalidRequiredAcks, None), None);
                 }
                 let Some(meta) = meta.as_ref() else {
-                    return error(resp, ResponseError::UnknownTopicOrPartition, None);
+                    return (
+                        error(resp, ResponseError::UnknownTopicOrPartition, None),
+                        None,
+                    );
                 };
                 append(&ctx, meta, p.index, p.records.as_ref(), resp)
             })
-            .map(|r| {
-                if version < 5 {
-                    // log_start_offset only exists from v5; -1 is its default.
-                    r.with_log_start_offset(-1)
-                } else {
-                    r
-                }
-            })
             .collect();
+        let mut partition_responses = Vec::with_capacity(appended.len());
+        for (resp, pending) in appended {
+            let resp = match pending {
+                Some((log, last_offset)) if acks == -1 => {
+                    await_replication(broker, meta.as_ref(), &log, last_offset, timeout, resp).await
+                }
+                _ => resp,
+            };
+            // log_start_offset only exists from v5; -1 is its default.
+            partition_responses.push(if version < 5 {
+                resp.with_log_start_offset(-1)
+            } else {
+                resp
+            });
+        }
         responses.push(
             TopicProduceResponse::default()
                 .with_name(topic.name)
@@ -75,12 +90,46 @@ struct Ctx<'a> {
     version: i16,
 }
 
+/// A partition's response, and the appended log with the last offset when the answer
+/// must wait for replication.
+type Appended = (PartitionProduceResponse, Option<(Arc<PartitionLog>, i64)>);
+
 fn append(
     ctx: &Ctx<'_>,
     meta: &TopicMeta,
     partition: i32,
     records: Option<&bytes::Bytes>,
     resp: PartitionProduceResponse,
+) -> Appended {
+    let Ctx { broker, acks, .. } = *ctx;
+    let (log, leader_epoch) = match broker.leader_log(&meta.name, partition) {
+        Ok(l) => l,
+        Err(e) => return (error(resp, super::replica_error(e), None), None),
+    };
+    let resp = appended_to(ctx, meta, partition, records, resp, &log, leader_epoch);
+    let last = resp.base_offset + i64::from(last_delta(records));
+    if resp.error_code == 0 && acks == -1 {
+        (resp, Some((log, last)))
+    } else {
+        (resp, None)
+    }
+}
+
+/// The last-offset delta of the (single, validated) batch.
+fn last_delta(records: Option<&bytes::Bytes>) -> i32 {
+    records
+        .and_then(|b| crate::storage::BatchHeader::parse(b).ok())
+        .map_or(0, |h| h.last_offset_delta)
+}
+
+fn appended_to(
+    ctx: &Ctx<'_>,
+    meta: &TopicMeta,
+    partition: i32,
+    records: Option<&bytes::Bytes>,
+    resp: PartitionProduceResponse,
+    log: &PartitionLog,
+    leader_epoch: i32,
 ) -> PartitionProduceResponse {
     let Ctx {
         broker,
@@ -88,9 +137,6 @@ fn append(
         now,
         version,
     } = *ctx;
-    let Some(log) = broker.partition(&meta.name, partition) else {
-        return error(resp, ResponseError::UnknownTopicOrPartition, None);
-    };
     let config = log.config();
     let timestamp_bounds = (config.timestamp_type == TimestampType::CreateTime).then(|| {
         (
@@ -124,14 +170,16 @@ fn append(
             Some("transactional batches need a transaction coordinator, which this broker does not run".into()),
         );
     }
-    // One replica is the whole ISR: acks=all cannot be satisfied above min.insync.replicas 1.
-    if acks == -1 && effective_i64("min.insync.replicas", &meta.configs, &broker.config) > 1 {
+    let min_isr = effective_i64("min.insync.replicas", &meta.configs, &broker.config);
+    if acks == -1 && (broker.replicas.isr_size(&meta.name, partition) as i64) < min_isr {
         return error(resp, ResponseError::NotEnoughReplicas, None);
     }
     let Some(bytes) = records else {
         return error(resp, ResponseError::InvalidRecord, None);
     };
-    match log.append(bytes::BytesMut::from(&bytes[..]), now) {
+    let appended = log.append_as_leader(bytes::BytesMut::from(&bytes[..]), leader_epoch, now);
+    broker.replicas.after_leader_append(&meta.name, partition);
+    match appended {
         Ok(info) => resp
             .with_base_offset(info.base_offset)
             .with_log_append_time_ms(info.log_append_time)
@@ -156,4 +204,30 @@ fn error(
         .with_log_append_time_ms(-1)
         .with_log_start_offset(-1)
         .with_error_message(message.map(StrBytes::from_string))
+}
+
+/// acks=all: answer once the high watermark covers the batch, or with an error when the
+/// ISR shrank below `min.insync.replicas` or the request's timeout passed.
+async fn await_replication(
+    broker: &Broker,
+    meta: Option<&TopicMeta>,
+    log: &PartitionLog,
+    last_offset: i64,
+    timeout: Duration,
+    resp: PartitionProduceResponse,
+) -> PartitionProduceResponse {
+    let partition = resp.index;
+    if ReplicaManager::wait_replicated(log, last_offset, timeout).await {
+        return resp;
+    }
+    let min_isr = meta.map_or(1, |m| {
+        effective_i64("min.insync.replicas", &m.configs, &broker.config)
+    });
+    let isr = meta.map_or(0, |m| broker.replicas.isr_size(&m.name, partition)) as i64;
+    let code = if isr < min_isr {
+        ResponseError::NotEnoughReplicasAfterAppend
+    } else {
+        ResponseError::RequestTimedOut
+    };
+    error(resp, code, None)
 }

@@ -9,7 +9,7 @@ use crate::coordinator::{GroupError, SyncParams, SyncResult};
 use crate::protocol::{Request, errors};
 
 pub async fn handle(broker: &Broker, req: &Request, msg: SyncGroupRequest) -> SyncGroupResponse {
-    let result = match coordinator_ready(broker) {
+    let result = match coordinator_ready(broker, msg.group_id.0.as_str()) {
         Err(e) => SyncResult {
             error: Some(e),
             ..Default::default()

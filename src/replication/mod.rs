@@ -3,5 +3,7 @@
 //!
 //! Must never decode Kafka messages; it works on log-end-offset notifications only.
 
+pub mod fetcher;
 pub mod leader;
+pub mod manager;
 pub mod purgatory;

@@ -1,0 +1,355 @@
+//! The replica manager: which partitions this broker leads or follows, following the
+//! controller's metadata. Leaders track their followers (ISR, high watermark) and answer
+//! produce/fetch; followers are fed by the `fetcher`.
+//!
+//! It reconciles local state with every applied metadata state: new replicas get a log,
+//! leadership changes assign a leader epoch in the log (leader) or start fetching with a
+//! truncation first (follower), and logs of deleted topics are removed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use super::fetcher::Fetcher;
+use super::leader::LeaderState;
+use crate::controller::Metadata;
+use crate::controller::quorum::{ClusterState, MetadataCommand, PartitionInfo};
+use crate::storage::{LogConfig, LogManager, PartitionLog, TopicPartition};
+
+/// The role of this broker for one partition.
+#[derive(Debug)]
+pub enum Role {
+    Leader(LeaderState),
+    /// Following `leader` (-1: no leader right now) at `leader_epoch`.
+    Follower {
+        leader: i32,
+        leader_epoch: i32,
+    },
+}
+
+/// One partition this broker hosts.
+pub struct Replica {
+    pub log: Arc<PartitionLog>,
+    pub role: Mutex<Role>,
+}
+
+/// Why a request cannot be served here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaError {
+    /// This broker does not host the partition (or the topic does not exist).
+    Unknown,
+    /// Another broker leads it (`leader` -1: none right now), at `leader_epoch`.
+    NotLeader { leader: i32, leader_epoch: i32 },
+}
+
+/// All replicas of this broker.
+pub struct ReplicaManager {
+    node_id: i32,
+    logs: Arc<LogManager>,
+    metadata: Arc<Metadata>,
+    replicas: RwLock<HashMap<TopicPartition, Arc<Replica>>>,
+    fetcher: Fetcher,
+    /// `replica.lag.time.max.ms`
+    lag_max_ms: i64,
+}
+
+impl ReplicaManager {
+    pub fn new(
+        node_id: i32,
+        logs: Arc<LogManager>,
+        metadata: Arc<Metadata>,
+        lag_max_ms: i64,
+    ) -> Self {
+        let fetcher = Fetcher::new(node_id, logs.clone(), metadata.clone());
+        ReplicaManager {
+            node_id,
+            logs,
+            metadata,
+            replicas: RwLock::new(HashMap::new()),
+            fetcher,
+            lag_max_ms,
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<TopicPartition, Arc<Replica>>> {
+        self.replicas.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A hosted partition, whatever its role.
+    pub fn replica(&self, topic: &str, partition: i32) -> Option<Arc<Replica>> {
+        self.read()
+            .get(&TopicPartition {
+                topic: topic.to_string(),
+                partition,
+            })
+            .cloned()
+    }
+
+    /// The log of a partition this broker leads, with the leader epoch.
+    pub fn leader_log(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(Arc<PartitionLog>, i32), ReplicaError> {
+        let r = self
+            .replica(topic, partition)
+            .ok_or(ReplicaError::Unknown)?;
+        let role = r.role.lock().unwrap_or_else(|p| p.into_inner());
+        match &*role {
+            Role::Leader(l) => Ok((r.log.clone(), l.leader_epoch)),
+            Role::Follower {
+                leader,
+                leader_epoch,
+            } => Err(ReplicaError::NotLeader {
+                leader: *leader,
+                leader_epoch: *leader_epoch,
+            }),
+        }
+    }
+
+    /// The size of the (maximal) ISR of a partition this broker leads.
+    pub fn isr_size(&self, topic: &str, partition: i32) -> usize {
+        self.replica(topic, partition)
+            .and_then(
+                |r| match &*r.role.lock().unwrap_or_else(|p| p.into_inner()) {
+                    Role::Leader(l) => Some(l.maximal_isr().len()),
+                    Role::Follower { .. } => None,
+                },
+            )
+            .unwrap_or(0)
+    }
+
+    /// After a leader append: a leader alone in its ISR moves the high watermark itself.
+    pub fn after_leader_append(&self, topic: &str, partition: i32) {
+        if let Some(r) = self.replica(topic, partition) {
+            let role = r.role.lock().unwrap_or_else(|p| p.into_inner());
+            if let Role::Leader(l) = &*role {
+                let hw = l.high_watermark(r.log.log_end_offset());
+                r.log.set_high_watermark(hw);
+            }
+        }
+    }
+
+    /// A follower fetched at `fetch_offset`: update its state, the high watermark, and
+    /// propose an ISR expansion when it caught up.
+    pub fn on_follower_fetch(
+        &self,
+        topic: &str,
+        partition: i32,
+        replica_id: i32,
+        fetch_offset: i64,
+        now: i64,
+    ) -> Result<(), ReplicaError> {
+        let r = self
+            .replica(topic, partition)
+            .ok_or(ReplicaError::Unknown)?;
+        let proposal = {
+            let mut role = r.role.lock().unwrap_or_else(|p| p.into_inner());
+            let Role::Leader(l) = &mut *role else {
+                let Role::Follower {
+                    leader,
+                    leader_epoch,
+                } = &*role
+                else {
+                    unreachable!()
+                };
+                return Err(ReplicaError::NotLeader {
+                    leader: *leader,
+                    leader_epoch: *leader_epoch,
+                });
+            };
+            if !l.replicas.contains(&replica_id) {
+                return Err(ReplicaError::NotLeader {
+                    leader: self.node_id,
+                    leader_epoch: l.leader_epoch,
+                });
+            }
+            let leo = r.log.log_end_offset();
+            let hw = r.log.high_watermark();
+            let proposal = l.on_follower_fetch(replica_id, fetch_offset, leo, hw, now);
+            r.log.set_high_watermark(l.high_watermark(leo));
+            proposal
+        };
+        if let Some(isr) = proposal {
+            self.propose_isr(topic, partition, isr);
+        }
+        Ok(())
+    }
+
+    fn propose_isr(&self, topic: &str, partition: i32, isr: Vec<i32>) {
+        let metadata = self.metadata.clone();
+        let cmd = MetadataCommand::ChangePartition {
+            topic: topic.to_string(),
+            partition,
+            leader: None,
+            isr: Some(isr.clone()),
+            expected_partition_epoch: None,
+        };
+        let replica = self.replica(topic, partition);
+        let tp = format!("{topic}-{partition}");
+        tokio::spawn(async move {
+            log::info!("{tp}: proposing ISR {isr:?}");
+            if let Err(e) = metadata.propose(cmd).await {
+                log::warn!("{tp}: ISR change refused: {e}");
+                if let Some(r) = replica
+                    && let Role::Leader(l) = &mut *r.role.lock().unwrap_or_else(|p| p.into_inner())
+                {
+                    l.clear_pending();
+                }
+            }
+        });
+    }
+
+    /// Shrinks the ISR of led partitions whose followers lag (run periodically).
+    pub fn check_isr(&self, now: i64) {
+        let replicas: Vec<(TopicPartition, Arc<Replica>)> = self
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (tp, r) in replicas {
+            let proposal = {
+                let mut role = r.role.lock().unwrap_or_else(|p| p.into_inner());
+                match &mut *role {
+                    Role::Leader(l) => l.shrink(r.log.log_end_offset(), self.lag_max_ms, now),
+                    Role::Follower { .. } => None,
+                }
+            };
+            if let Some(isr) = proposal {
+                self.propose_isr(&tp.topic, tp.partition, isr);
+            }
+        }
+    }
+
+    /// Brings local replicas in line with the metadata.
+    pub fn reconcile(&self, state: &ClusterState, configs: &dyn Fn(&str) -> LogConfig, now: i64) {
+        let mut wanted: HashMap<TopicPartition, PartitionInfo> = HashMap::new();
+        for t in state.topics.values() {
+            for (i, p) in t.partitions.iter().enumerate() {
+                if p.replicas.contains(&self.node_id) {
+                    wanted.insert(
+                        TopicPartition {
+                            topic: t.name.clone(),
+                            partition: i as i32,
+                        },
+                        p.clone(),
+                    );
+                }
+            }
+        }
+        // Replicas that went away (deleted topics, reassignments).
+        let gone: Vec<TopicPartition> = self
+            .read()
+            .keys()
+            .filter(|tp| !wanted.contains_key(*tp))
+            .cloned()
+            .collect();
+        for tp in gone {
+            self.fetcher.remove(&tp);
+            self.replicas
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&tp);
+            if !state.topics.contains_key(&tp.topic)
+                && let Err(e) = self.logs.delete(&tp)
+            {
+                log::error!("cannot delete the log of {tp}: {e}");
+            }
+        }
+        for (tp, p) in wanted {
+            let PartitionInfo {
+                replicas,
+                isr,
+                leader,
+                leader_epoch: epoch,
+                ..
+            } = p;
+            let rf = replicas.len();
+            let existing = self.read().get(&tp).cloned();
+            let replica = match existing {
+                Some(r) => r,
+                None => {
+                    let log = match self.logs.get(&tp) {
+                        Some(l) => l,
+                        None => match self.logs.create(&tp, configs(&tp.topic)) {
+                            Ok(l) => l,
+                            Err(e) => {
+                                log::error!("cannot create the log of {tp}: {e}");
+                                continue;
+                            }
+                        },
+                    };
+                    log.set_hw_follows_leo(rf == 1);
+                    let r = Arc::new(Replica {
+                        log,
+                        role: Mutex::new(Role::Follower {
+                            leader: -1,
+                            leader_epoch: -1,
+                        }),
+                    });
+                    self.replicas
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(tp.clone(), r.clone());
+                    r
+                }
+            };
+            let mut role = replica.role.lock().unwrap_or_else(|p| p.into_inner());
+            match &mut *role {
+                Role::Leader(l) if leader == self.node_id && l.leader_epoch == epoch => {
+                    l.on_metadata(isr);
+                    continue;
+                }
+                Role::Follower {
+                    leader: cur,
+                    leader_epoch: cur_epoch,
+                } if leader != self.node_id && *cur == leader && *cur_epoch == epoch => continue,
+                _ => {}
+            }
+            replica.log.set_hw_follows_leo(rf == 1);
+            if leader == self.node_id {
+                let leo = replica.log.log_end_offset();
+                if let Err(e) = replica.log.assign_epoch(epoch, leo) {
+                    log::error!("{tp}: cannot assign leader epoch {epoch}: {e}");
+                }
+                self.fetcher.remove(&tp);
+                let l = LeaderState::new(self.node_id, epoch, replicas, isr, leo, now);
+                replica.log.set_high_watermark(l.high_watermark(leo));
+                log::info!("{tp}: leader at epoch {epoch} from offset {leo}");
+                *role = Role::Leader(l);
+            } else {
+                *role = Role::Follower {
+                    leader,
+                    leader_epoch: epoch,
+                };
+                if leader >= 0 {
+                    log::info!("{tp}: following broker {leader} at epoch {epoch}");
+                    self.fetcher
+                        .add(tp.clone(), replica.log.clone(), leader, epoch);
+                } else {
+                    self.fetcher.remove(&tp);
+                }
+            }
+        }
+    }
+
+    /// Waits until the high watermark passes `offset` (acks=all), up to `timeout`.
+    pub async fn wait_replicated(log: &PartitionLog, offset: i64, timeout: Duration) -> bool {
+        let mut rx = log.subscribe_high_watermark();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if log.high_watermark() > offset {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return log.high_watermark() > offset,
+            }
+        }
+    }
+
+    /// Stops every fetcher.
+    pub fn shutdown(&self) {
+        self.fetcher.shutdown();
+    }
+}
