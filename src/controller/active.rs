@@ -27,16 +27,22 @@ pub struct ControllerTimings {
     pub imbalance_check_ms: i64,
 }
 
-/// Commands the active controller should propose now, given the state and the time.
+/// Commands the active controller `self_id` should propose now, given the state and the
+/// time. Heartbeats are judged from `active_since` at the earliest: a new controller gives
+/// every broker a full session (heartbeats may have stalled during the election), as
+/// Kafka's controller does after a failover.
 pub fn duties(
     state: &ClusterState,
     now: i64,
     t: &ControllerTimings,
     rebalance_due: bool,
+    self_id: i32,
+    active_since: i64,
 ) -> Vec<MetadataCommand> {
     let mut out = Vec::new();
     for b in state.brokers.values() {
-        if !b.fenced && now - b.last_heartbeat_ms > t.session_timeout_ms {
+        let silent = now - b.last_heartbeat_ms.max(active_since);
+        if !b.fenced && b.id != self_id && silent > t.session_timeout_ms {
             log::warn!(
                 "broker {} missed heartbeats for {} ms: fencing it",
                 b.id,
@@ -74,21 +80,25 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut last_rebalance = now_ms();
+    let self_id = metadata.quorum().node_id();
+    let mut active_since: Option<i64> = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             _ = stop.changed() => return,
         }
         if !metadata.quorum().is_leader() {
+            active_since = None;
             continue;
         }
         let now = now_ms();
+        let since = *active_since.get_or_insert(now);
         let rebalance_due = now - last_rebalance >= timings.imbalance_check_ms;
         if rebalance_due {
             last_rebalance = now;
         }
         let state = metadata.snapshot();
-        for cmd in duties(&state, now, &timings, rebalance_due) {
+        for cmd in duties(&state, now, &timings, rebalance_due, self_id, since) {
             if let Err(e) = metadata.propose(cmd).await {
                 log::warn!("controller proposal failed: {e}");
             }
@@ -154,8 +164,10 @@ mod tests {
             s.apply(MetadataCommand::BrokerHeartbeat { id, now_ms: 9000 })
                 .unwrap();
         }
-        assert!(duties(&s, 9000, &timings(), false).is_empty());
-        let cmds = duties(&s, 9001, &timings(), false);
+        assert!(duties(&s, 9000, &timings(), false, 1, 0).is_empty());
+        // A controller that just took over gives everyone a full session.
+        assert!(duties(&s, 9001, &timings(), false, 1, 5000).is_empty());
+        let cmds = duties(&s, 9001, &timings(), false, 1, 0);
         assert_eq!(cmds.len(), 1, "broker 2 is fenced");
         for c in cmds {
             s.apply(c).unwrap();
@@ -185,7 +197,7 @@ mod tests {
             })
             .unwrap();
         }
-        let cmds = duties(&s, 10_001, &timings(), true);
+        let cmds = duties(&s, 10_001, &timings(), true, 1, 0);
         for c in cmds {
             s.apply(c).unwrap();
         }

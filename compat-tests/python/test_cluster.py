@@ -1,0 +1,340 @@
+"""Three brokers as separate processes on loopback (Kafka's quickstart section 5):
+replication factor 3, leaders spread evenly, `kill -9` of leaders and of the active
+controller while an idempotent acks=all producer keeps going, nothing acknowledged lost,
+killed brokers truncate, catch up and rejoin the ISR, and min.insync.replicas refusals."""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+import kafka_wire as kw
+from conftest import LISTENING_RE, broker_bin
+
+START_TIMEOUT_S = 60.0
+
+
+def free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+class Cluster:
+    """Three vltava processes forming one cluster; each can be killed and restarted."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        ports = free_ports(6)
+        self.client_ports = {i + 1: ports[i] for i in range(3)}
+        self.controller_ports = {i + 1: ports[3 + i] for i in range(3)}
+        self.procs: dict[int, subprocess.Popen] = {}
+        self.offsets: dict[int, int] = {}
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{p}" for p in self.client_ports.values())
+
+    def log_path(self, node: int) -> Path:
+        return self.workdir / f"broker-{node}.log"
+
+    def args(self, node: int) -> list[str]:
+        voters = ",".join(f"{n}@127.0.0.1:{p}" for n, p in self.controller_ports.items())
+        overrides = {
+            "node.id": str(node),
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.client_ports[node]},CONTROLLER://127.0.0.1:{self.controller_ports[node]}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.client_ports[node]}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "controller.quorum.voters": voters,
+            "log.dirs": str(self.workdir / f"data-{node}"),
+            "broker.heartbeat.interval.ms": "500",
+            "broker.session.timeout.ms": "3000",
+            "replica.lag.time.max.ms": "5000",
+            "group.initial.rebalance.delay.ms": "0",
+            "default.replication.factor": "3",
+            "offsets.topic.replication.factor": "3",
+        }
+        out = [str(broker_bin())]
+        for k, v in overrides.items():
+            out += ["--override", f"{k}={v}"]
+        return out
+
+    def spawn(self, node: int) -> None:
+        with open(self.log_path(node), "ab") as log:
+            self.offsets[node] = log.tell()
+            self.procs[node] = subprocess.Popen(
+                self.args(node), stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+
+    def wait_listening(self, node: int) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            with open(self.log_path(node), "rb") as log:
+                log.seek(self.offsets[node])
+                if LISTENING_RE.search(log.read()):
+                    return
+            assert self.procs[node].poll() is None, f"broker {node} exited\n{self.tail(node)}"
+            time.sleep(0.1)
+        raise AssertionError(f"broker {node} did not start\n{self.tail(node)}")
+
+    def start(self) -> None:
+        for node in (1, 2, 3):
+            self.spawn(node)
+        for node in (1, 2, 3):
+            self.wait_listening(node)
+
+    def kill(self, node: int) -> None:
+        proc = self.procs.pop(node)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    def stop(self, node: int) -> None:
+        proc = self.procs.pop(node)
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+    def restart(self, node: int) -> None:
+        self.spawn(node)
+        self.wait_listening(node)
+
+    def shutdown(self) -> None:
+        for node in list(self.procs):
+            proc = self.procs.pop(node)
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+
+    def tail(self, node: int, lines: int = 40) -> str:
+        text = self.log_path(node).read_text(errors="replace").splitlines()
+        return f"--- broker {node} ---\n" + "\n".join(text[-lines:])
+
+    def tails(self) -> str:
+        return "\n".join(self.tail(n) for n in (1, 2, 3))
+
+
+@pytest.fixture
+def cluster(request):
+    c = Cluster(Path(tempfile.mkdtemp(prefix="vltava-cluster-")))
+    c.start()
+    yield c
+    c.shutdown()
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        print(c.tails())
+    shutil.rmtree(c.workdir, ignore_errors=True)
+
+
+def admin(c: Cluster) -> AdminClient:
+    return AdminClient({"bootstrap.servers": c.bootstrap})
+
+
+def partitions(c: Cluster, topic: str, alive: list[int]) -> dict[int, tuple[int, tuple[int, ...]]]:
+    """{partition: (leader, isr)} as one of the live brokers reports it."""
+    a = AdminClient({"bootstrap.servers": ",".join(f"127.0.0.1:{c.client_ports[n]}" for n in alive)})
+    md = a.list_topics(topic, timeout=10).topics[topic]
+    return {p.id: (p.leader, tuple(sorted(p.isrs))) for p in md.partitions.values()}
+
+
+def wait_until(cond, timeout: float, what: str, describe=lambda: ""):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = cond()
+            if last:
+                return last
+        except Exception as e:  # metadata from a broker that is just going away
+            last = e
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}: {last} {describe()}")
+
+
+def controller_id(c: Cluster, alive: list[int]) -> int:
+    r = kw.roundtrip(c.client_ports[alive[0]], kw.metadata_v4([], correlation_id=31))
+    assert r.i32() == 31
+    r.i32()  # throttle
+    for _ in range(r.i32()):
+        r.i32(), r.string(), r.i32(), r.string()
+    r.string()  # cluster id
+    return r.i32()
+
+
+def create_topic(c: Cluster, name: str, partitions_: int, configs: dict | None = None) -> None:
+    a = admin(c)  # keep the client alive until the result arrives
+    a.create_topics([NewTopic(name, partitions_, 3, config=configs or {})])[name].result(timeout=30)
+
+
+def test_leaders_are_spread_evenly(cluster):
+    create_topic(cluster, "spread", 6)
+    parts = wait_until(lambda: partitions(cluster, "spread", [1, 2, 3]), 20, "metadata")
+    leaders = collections.Counter(leader for leader, _ in parts.values())
+    assert leaders == {1: 2, 2: 2, 3: 2}, parts
+    assert all(isr == (1, 2, 3) for _, isr in parts.values()), parts
+
+
+class ContinuousProducer:
+    """An idempotent acks=all producer writing unique values until stopped."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        self.topic = topic
+        self.producer = Producer({
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "message.timeout.ms": 60000,
+        })
+        self.sent = 0
+        self.acked: dict[int, tuple[int, int]] = {}
+        self.failed = 0
+        self.stop_flag = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def on_delivery(self, err, msg):
+        if err is None:
+            self.acked[int(msg.value())] = (msg.partition(), msg.offset())
+        else:
+            self.failed += 1
+
+    def run(self):
+        i = 0
+        while not self.stop_flag:
+            self.producer.produce(self.topic, key=str(i % 100).encode(), value=str(i).encode(),
+                                  on_delivery=self.on_delivery)
+            self.sent += 1
+            i += 1
+            self.producer.poll(0)
+            time.sleep(0.001)
+
+    def stop(self):
+        self.stop_flag = True
+        self.thread.join(timeout=30)
+        assert self.producer.flush(90) == 0
+
+
+def consume_all(bootstrap: str, topic: str, n_partitions: int, expected: int) -> dict[int, list[int]]:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "verify", "enable.auto.commit": False})
+    c.assign([TopicPartition(topic, p, 0) for p in range(n_partitions)])
+    out: dict[int, list[int]] = collections.defaultdict(list)
+    total = 0
+    deadline = time.monotonic() + 90
+    while total < expected and time.monotonic() < deadline:
+        for m in c.consume(1000, 1):
+            if m.error():
+                continue
+            out[m.partition()].append(int(m.value()))
+            total += 1
+    c.close()
+    return out
+
+
+def test_kill_leaders_and_controller_nothing_acknowledged_is_lost(cluster):
+    topic = "failover"
+    create_topic(cluster, topic, 6)
+    wait_until(lambda: all(isr == (1, 2, 3) for _, isr in partitions(cluster, topic, [1, 2, 3]).values()),
+               20, "full ISRs")
+    producer = ContinuousProducer(cluster.bootstrap, topic)
+    producer.thread.start()
+    report = []
+    alive = [1, 2, 3]
+    try:
+        time.sleep(2)
+        victims = []
+        # Cycle 1: the leader of partition 0; cycle 2: another broker; cycle 3: the
+        # active controller.
+        for cycle in range(3):
+            parts = partitions(cluster, topic, alive)
+            if cycle == 0:
+                victim = parts[0][0]
+            elif cycle == 1:
+                victim = next(n for n in (1, 2, 3) if n not in victims)
+            else:
+                victim = controller_id(cluster, alive)
+            victims.append(victim)
+            sent_before, acked_before = producer.sent, len(producer.acked)
+            cluster.kill(victim)
+            killed_at = time.monotonic()
+            alive = [n for n in (1, 2, 3) if n != victim]
+            wait_until(
+                lambda: all(leader in alive for leader, _ in partitions(cluster, topic, alive).values()),
+                60, f"new leaders after killing broker {victim}", cluster.tails)
+            to_leader = time.monotonic() - killed_at
+            wait_until(
+                lambda: all(victim not in isr for _, isr in partitions(cluster, topic, alive).values()),
+                30, "the ISR to shrink")
+            time.sleep(1)
+            cluster.restart(victim)
+            restarted_at = time.monotonic()
+            alive = [1, 2, 3]
+            wait_until(
+                lambda: all(isr == (1, 2, 3) for _, isr in partitions(cluster, topic, alive).values()),
+                60, f"broker {victim} to rejoin every ISR", cluster.tails)
+            report.append({
+                "cycle": cycle + 1,
+                "killed": victim,
+                "time_to_new_leader_s": round(to_leader, 2),
+                "time_to_rejoin_isr_s": round(time.monotonic() - restarted_at, 2),
+                "produced": producer.sent - sent_before,
+                "acknowledged": len(producer.acked) - acked_before,
+            })
+            time.sleep(1)
+    finally:
+        producer.stop()
+    got = consume_all(cluster.bootstrap, topic, 6, len(producer.acked))
+    consumed = [v for vs in got.values() for v in vs]
+    lost = set(producer.acked) - set(consumed)
+    dupes = len(consumed) - len(set(consumed))
+    for r in report:
+        print("kill cycle", r)
+    print(f"total: produced {producer.sent}, acknowledged {len(producer.acked)}, "
+          f"consumed {len(consumed)}, lost {len(lost)}, duplicates {dupes}")
+    assert not lost, f"{len(lost)} acknowledged records lost, e.g. {sorted(lost)[:10]}"
+    assert dupes == 0, "records duplicated despite the idempotent producer"
+    for p, values in got.items():
+        assert values == sorted(values), f"partition {p} out of order"
+    assert producer.failed == 0
+    assert len(report) == 3
+
+
+def test_min_insync_replicas_refuses_acks_all(cluster):
+    topic = "min-isr"
+    create_topic(cluster, topic, 1, {"min.insync.replicas": "2"})
+    parts = wait_until(lambda: partitions(cluster, topic, [1, 2, 3]), 20, "metadata")
+    leader = parts[0][0]
+    others = [n for n in (1, 2, 3) if n != leader]
+    batch = bytes(kw.record_batch_v2([(b"k", b"v")], int(time.time() * 1000)))
+    r = kw.roundtrip(cluster.client_ports[leader], kw.produce_v7(topic, 0, batch))
+    assert kw.parse_produce_v7(r)[(topic, 0)][0] == 0, "acks=all with a full ISR works"
+    # One follower dies; the other shuts down cleanly (leaving the ISR while the
+    # controller quorum still has a majority). Two of three brokers are down.
+    cluster.kill(others[0])
+    wait_until(lambda: others[0] not in partitions(cluster, topic, [leader])[0][1], 30, "ISR shrink")
+    cluster.stop(others[1])
+    wait_until(lambda: partitions(cluster, topic, [leader])[0][1] == (leader,), 30, "ISR of one")
+    r = kw.roundtrip(cluster.client_ports[leader], kw.produce_v7(topic, 0, batch, correlation_id=12))
+    err, _ = kw.parse_produce_v7(r, correlation_id=12)[(topic, 0)]
+    assert err == 19, f"expected NOT_ENOUGH_REPLICAS (19), got {err}"
+    c = Consumer({"bootstrap.servers": f"127.0.0.1:{cluster.client_ports[leader]}", "group.id": "mi",
+                  "enable.auto.commit": False})
+    low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    c.close()
+    assert high == 1, "the refused batch was not written"
