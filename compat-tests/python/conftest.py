@@ -11,6 +11,7 @@ Environment:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -21,8 +22,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-
-import logging
 
 import pytest
 

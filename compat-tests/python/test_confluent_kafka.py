@@ -179,7 +179,7 @@ def offsets_for_times(broker, topic: str, queries: list[tuple[int, int]]) -> lis
         c.close()
 
 
-def check_offsets_for_times(broker, topic: str, records, got: list[Got], label: str) -> None:
+def check_offsets_for_times(broker, topic: str, got: list[Got], label: str) -> None:
     """Several rounds, each with one lookup per partition (Kafka answers
     INVALID_REQUEST to a partition listed twice in one ListOffsets request)."""
     rounds: list[list[tuple[int, int, int]]] = []
@@ -209,13 +209,13 @@ def test_offsets_for_times(broker, topic_name):
     produce(broker, topic, records, "none", True)
     got = consume_all(broker, topic, 3, N_RECORDS)
     verify(records, got, 3, "oft")
-    check_offsets_for_times(broker, topic, records, got, "before restart")
+    check_offsets_for_times(broker, topic, got, "before restart")
     broker.restart(kill=True)
     wait_for_metadata(broker, topic, 3)
-    check_offsets_for_times(broker, topic, records, got, "after SIGKILL restart")
+    check_offsets_for_times(broker, topic, got, "after SIGKILL restart")
     broker.restart(kill=False)
     wait_for_metadata(broker, topic, 3)
-    check_offsets_for_times(broker, topic, records, got, "after clean restart")
+    check_offsets_for_times(broker, topic, got, "after clean restart")
 
 
 def test_admin_topics(broker, topic_name):
