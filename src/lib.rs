@@ -6,9 +6,9 @@
 //! - `protocol`: request headers, response encoding, Kafka error codes, batch validation.
 //! - `handlers`: one file per Kafka API; the registry is the only version table.
 //! - `broker`: shared state and topic operations; startup, shutdown, housekeeping.
-//! - `controller`: cluster metadata (topics, ids), persisted in the log directory.
+//! - `controller`: cluster metadata in a replicated log agreed by a Raft controller quorum.
 //! - `coordinator`: consumer groups and offsets, durable in `__consumer_offsets`.
-//! - `replication`: partition state beyond the log; the purgatory for long-poll fetches.
+//! - `replication`: leaders and followers, ISR, high watermark, follower fetching, purgatory.
 //! - `storage`: Kafka's on-disk log (segments, indexes, recovery, retention, checkpoints).
 
 pub mod broker;

@@ -231,6 +231,33 @@ class ContinuousProducer:
         assert self.producer.flush(90) == 0
 
 
+class ContinuousConsumer:
+    """A group consumer reading while brokers die (its coordinator may die too)."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        self.consumer = Consumer({
+            "bootstrap.servers": bootstrap,
+            "group.id": "live-reader",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        })
+        self.consumer.subscribe([topic])
+        self.count = 0
+        self.stop_flag = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop_flag:
+            for m in self.consumer.consume(500, 0.2):
+                if not m.error():
+                    self.count += 1
+
+    def stop(self):
+        self.stop_flag = True
+        self.thread.join(timeout=30)
+        self.consumer.close()
+
+
 def consume_all(bootstrap: str, topic: str, n_partitions: int, expected: int) -> dict[int, list[int]]:
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "verify", "enable.auto.commit": False})
     c.assign([TopicPartition(topic, p, 0) for p in range(n_partitions)])
@@ -254,6 +281,8 @@ def test_kill_leaders_and_controller_nothing_acknowledged_is_lost(cluster):
                20, "full ISRs")
     producer = ContinuousProducer(cluster.bootstrap, topic)
     producer.thread.start()
+    reader = ContinuousConsumer(cluster.bootstrap, topic)
+    reader.thread.start()
     report = []
     alive = [1, 2, 3]
     try:
@@ -271,6 +300,7 @@ def test_kill_leaders_and_controller_nothing_acknowledged_is_lost(cluster):
                 victim = controller_id(cluster, alive)
             victims.append(victim)
             sent_before, acked_before = producer.sent, len(producer.acked)
+            read_before = reader.count
             cluster.kill(victim)
             killed_at = time.monotonic()
             alive = [n for n in (1, 2, 3) if n != victim]
@@ -296,9 +326,12 @@ def test_kill_leaders_and_controller_nothing_acknowledged_is_lost(cluster):
                 "produced": producer.sent - sent_before,
                 "acknowledged": len(producer.acked) - acked_before,
             })
+            wait_until(lambda: reader.count > read_before, 30, "the group consumer to keep reading")
+            report[-1]["consumed_by_live_group_consumer"] = reader.count - read_before
             time.sleep(1)
     finally:
         producer.stop()
+        reader.stop()
     got = consume_all(cluster.bootstrap, topic, 6, len(producer.acked))
     consumed = [v for vs in got.values() for v in vs]
     lost = set(producer.acked) - set(consumed)

@@ -10,8 +10,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
+};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -125,7 +128,16 @@ pub async fn handle(broker: &Broker, req: &Request, msg: FetchRequest) -> FetchR
             || msg.max_wait_ms <= 0
             || !purgatory::wait_any(&mut watches, deadline).await;
         if done || Instant::now() >= deadline {
-            return build(v, topics, partitions);
+            let names: Vec<String> = topics
+                .iter()
+                .map(|(n, _)| n.0.as_str().to_string())
+                .collect();
+            let ids: Vec<Uuid> = topics.iter().map(|(_, id)| *id).collect();
+            let mut resp = build(v, topics, partitions);
+            if v >= 12 {
+                name_current_leaders(broker, &mut resp, &names, &ids, v);
+            }
+            return resp;
         }
     }
 }
@@ -235,4 +247,53 @@ fn build(
     FetchResponse::default()
         .with_session_id(0)
         .with_responses(responses)
+}
+
+/// From v12 a NOT_LEADER_OR_FOLLOWER partition names the current leader (KIP-951), and
+/// from v16 the response carries that leader's endpoint.
+fn name_current_leaders(
+    broker: &Broker,
+    resp: &mut FetchResponse,
+    names: &[String],
+    ids: &[Uuid],
+    v: i16,
+) {
+    let state = broker.metadata.snapshot();
+    let mut leaders = Vec::new();
+    for (i, t) in resp.responses.iter_mut().enumerate() {
+        let topic = if v >= 13 {
+            state.topics.values().find(|x| Some(&x.id) == ids.get(i))
+        } else {
+            names.get(i).and_then(|n| state.topics.get(n))
+        };
+        let Some(topic) = topic else { continue };
+        for p in t.partitions.iter_mut() {
+            if p.error_code != ResponseError::NotLeaderOrFollower.code() {
+                continue;
+            }
+            if let Some(info) = topic.partitions.get(p.partition_index as usize)
+                && info.leader >= 0
+            {
+                p.current_leader = LeaderIdAndEpoch::default()
+                    .with_leader_id(BrokerId(info.leader))
+                    .with_leader_epoch(info.leader_epoch);
+                leaders.push(info.leader);
+            }
+        }
+    }
+    if v >= 16 {
+        leaders.sort_unstable();
+        leaders.dedup();
+        resp.node_endpoints = leaders
+            .into_iter()
+            .filter_map(|id| {
+                state.brokers.get(&id).map(|b| {
+                    NodeEndpoint::default()
+                        .with_node_id(BrokerId(id))
+                        .with_host(StrBytes::from_string(b.host.clone()))
+                        .with_port(b.port as i32)
+                })
+            })
+            .collect();
+    }
 }

@@ -1,8 +1,10 @@
 //! Produce (key 0): validate each partition's batch, append it, answer per acks.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::{Broker, now_ms};
@@ -10,7 +12,7 @@ use crate::config::topic::effective_i64;
 use crate::controller::TopicMeta;
 use crate::protocol::validate::{self, Limits};
 use crate::protocol::{Request, errors};
-use crate::replication::manager::ReplicaManager;
+use crate::replication::manager::{ReplicaError, ReplicaManager};
 use crate::storage::{PartitionLog, TimestampType};
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,7 +81,11 @@ pub async fn handle(
     if acks == 0 {
         return None;
     }
-    Some(ProduceResponse::default().with_responses(responses))
+    let mut resp = ProduceResponse::default().with_responses(responses);
+    if version >= 10 {
+        resp.node_endpoints = leader_endpoints(broker, &resp);
+    }
+    Some(resp)
 }
 
 /// What every partition of one produce request shares.
@@ -104,7 +110,24 @@ fn append(
     let Ctx { broker, acks, .. } = *ctx;
     let (log, leader_epoch) = match broker.leader_log(&meta.name, partition) {
         Ok(l) => l,
-        Err(e) => return (error(resp, super::replica_error(e), None), None),
+        Err(e) => {
+            let resp = error(resp, super::replica_error(e), None);
+            // From v10 a NOT_LEADER_OR_FOLLOWER answer names the current leader (KIP-951).
+            return match e {
+                ReplicaError::NotLeader {
+                    leader,
+                    leader_epoch,
+                } if ctx.version >= 10 && leader >= 0 => (
+                    resp.with_current_leader(
+                        LeaderIdAndEpoch::default()
+                            .with_leader_id(BrokerId(leader))
+                            .with_leader_epoch(leader_epoch),
+                    ),
+                    None,
+                ),
+                _ => (resp, None),
+            };
+        }
     };
     let resp = appended_to(ctx, meta, partition, records, resp, &log, leader_epoch);
     let last = resp.base_offset + i64::from(last_delta(records));
@@ -230,4 +253,27 @@ async fn await_replication(
         ResponseError::RequestTimedOut
     };
     error(resp, code, None)
+}
+
+/// The endpoints of the leaders named in `current_leader` fields (Produce v10+).
+fn leader_endpoints(broker: &Broker, resp: &ProduceResponse) -> Vec<NodeEndpoint> {
+    let mut ids: Vec<i32> = resp
+        .responses
+        .iter()
+        .flat_map(|t| t.partition_responses.iter())
+        .map(|p| p.current_leader.leader_id.0)
+        .filter(|id| *id >= 0)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into_iter()
+        .filter_map(|id| {
+            broker.broker_endpoint(id).map(|(host, port)| {
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(id))
+                    .with_host(StrBytes::from_string(host))
+                    .with_port(port as i32)
+            })
+        })
+        .collect()
 }
