@@ -155,7 +155,6 @@ impl Group {
             let _ = w.send(SyncResult::error(GroupError::FencedInstanceId));
         }
         let was_leader = self.leader.as_deref() == Some(old_id);
-        let same_protocols = old.protocols == p.protocols;
         let assignment = old.assignment.clone();
         self.pending_sync.remove(old_id);
         self.add_member(&p, new_id.clone(), tx, now);
@@ -165,7 +164,9 @@ impl Group {
         if was_leader {
             self.leader = Some(new_id.clone());
         }
-        if self.state == GroupState::Stable && same_protocols && !was_leader {
+        // As in Kafka (KIP-345): in a stable group the returning static member takes over
+        // without a rebalance, unless its protocols would change the group's protocol.
+        if self.state == GroupState::Stable && self.select_protocol() == self.protocol_name {
             let result = self.join_result_for(&new_id);
             if let Some(w) = self
                 .members

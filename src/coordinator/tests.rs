@@ -462,3 +462,30 @@ fn offsets_of_empty_groups_expire() {
         "an empty group without offsets is removed"
     );
 }
+
+#[test]
+fn static_leader_rejoining_keeps_the_generation() {
+    let (c, _) = coordinator(0);
+    let mut ra = c.join("g", params("", Some("lead"), &["range"]), 0);
+    let ja = ready(&mut ra).unwrap();
+    assert_eq!(ja.leader, ja.member_id);
+    ready(&mut sync(
+        &c,
+        "g",
+        &ja.member_id,
+        1,
+        vec![(ja.member_id.clone(), Bytes::from_static(b"L"))],
+        1,
+    ))
+    .unwrap();
+    // The leader restarts: same instance id, no member id, same protocols.
+    let mut rl = c.join("g", params("", Some("lead"), &["range"]), 10);
+    let jl = ready(&mut rl).expect("answered without a rebalance");
+    assert_eq!(jl.error, None);
+    assert_eq!(jl.generation_id, 1);
+    assert_eq!(jl.leader, jl.member_id, "the new member id leads");
+    assert_eq!(jl.members.len(), 1, "the leader gets the member list");
+    assert_eq!(c.describe("g").unwrap().state, GroupState::Stable);
+    let mut s = sync(&c, "g", &jl.member_id, 1, vec![], 11);
+    assert_eq!(&ready(&mut s).unwrap().assignment[..], b"L");
+}
