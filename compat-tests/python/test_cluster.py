@@ -189,6 +189,18 @@ def test_leaders_are_spread_evenly(cluster):
     leaders = collections.Counter(leader for leader, _ in parts.values())
     assert leaders == {1: 2, 2: 2, 3: 2}, parts
     assert all(isr == (1, 2, 3) for _, isr in parts.values()), parts
+    # The same through DescribeTopicPartitions (what kafka-topics.sh --describe uses).
+    from kafka import KafkaAdminClient
+
+    kp = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    described = kp.describe_topics(["spread"])[0]
+    kp.close()
+    assert described["error_code"] == 0
+    by_partition = {p["partition_index"]: p for p in described["partitions"]}
+    for p, (leader, isr) in parts.items():
+        assert by_partition[p]["leader_id"] == leader
+        assert tuple(sorted(by_partition[p]["isr_nodes"])) == isr
+        assert sorted(by_partition[p]["replica_nodes"]) == [1, 2, 3]
 
 
 class ContinuousProducer:

@@ -12,6 +12,7 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_topic_partitions;
 mod fetch;
 mod find_coordinator;
 mod groups;
@@ -88,6 +89,7 @@ pub const APIS: &[Api] = &[
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::OffsetDelete, 0, 0),
     api(ApiKey::OffsetForLeaderEpoch, 2, 4),
+    api(ApiKey::DescribeTopicPartitions, 0, 0),
 ];
 
 /// The lowest Produce version that is really served (see [`APIS`]).
@@ -224,6 +226,12 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Outcome {
         ApiKey::ListGroups => serve!(broker, req, ListGroupsRequest, list_groups::handle),
         ApiKey::DeleteGroups => serve!(broker, req, DeleteGroupsRequest, delete_groups::handle),
         ApiKey::OffsetDelete => serve!(broker, req, OffsetDeleteRequest, offset_delete::handle),
+        ApiKey::DescribeTopicPartitions => serve!(
+            broker,
+            req,
+            DescribeTopicPartitionsRequest,
+            describe_topic_partitions::handle
+        ),
         ApiKey::OffsetForLeaderEpoch => {
             serve!(
                 broker,
