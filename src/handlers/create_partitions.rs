@@ -1,7 +1,5 @@
 //! CreatePartitions (key 37): raise a topic's partition count.
 
-use std::collections::HashSet;
-
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
@@ -15,13 +13,7 @@ pub async fn handle(
     _req: &Request,
     msg: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let mut seen = HashSet::new();
-    let duplicates: HashSet<String> = msg
-        .topics
-        .iter()
-        .filter(|t| !seen.insert(t.name.0.as_str().to_string()))
-        .map(|t| t.name.0.as_str().to_string())
-        .collect();
+    let duplicates = super::repeated_names(msg.topics.iter().map(|t| t.name.0.as_str()));
     let mut results = Vec::with_capacity(msg.topics.len());
     for t in msg.topics {
         let name = t.name.0.as_str().to_string();

@@ -1,6 +1,6 @@
 //! CreateTopics (key 19): validation, validate_only, configs, explicit assignments.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_response::{
@@ -18,13 +18,7 @@ pub async fn handle(
     req: &Request,
     msg: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
-    let mut seen = HashSet::new();
-    let duplicates: HashSet<String> = msg
-        .topics
-        .iter()
-        .filter(|t| !seen.insert(t.name.0.as_str().to_string()))
-        .map(|t| t.name.0.as_str().to_string())
-        .collect();
+    let duplicates = super::repeated_names(msg.topics.iter().map(|t| t.name.0.as_str()));
     let mut results = Vec::with_capacity(msg.topics.len());
     for t in msg.topics {
         let name = t.name.0.as_str().to_string();

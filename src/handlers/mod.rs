@@ -112,6 +112,18 @@ pub(crate) fn check_leader_epoch(
     }
 }
 
+/// Names that appear more than once in a request (Kafka refuses those entries with
+/// INVALID_REQUEST).
+pub(crate) fn repeated_names<'a>(
+    names: impl Iterator<Item = &'a str>,
+) -> std::collections::HashSet<String> {
+    let mut seen = std::collections::HashSet::new();
+    names
+        .filter(|n| !seen.insert(*n))
+        .map(str::to_string)
+        .collect()
+}
+
 /// The Kafka error for a partition this broker cannot serve.
 pub(crate) fn replica_error(
     e: crate::replication::manager::ReplicaError,

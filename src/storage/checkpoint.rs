@@ -19,7 +19,9 @@ pub(crate) const LOG_START_FILE: &str = "log-start-offset-checkpoint";
 /// High watermarks (Kafka's `replication-offset-checkpoint`).
 pub(crate) const REPLICATION_OFFSET_FILE: &str = "replication-offset-checkpoint";
 
-fn parse(text: &str) -> Result<HashMap<TopicPartition, i64>, String> {
+/// The entry lines of a Kafka checkpoint file: line 1 is the version (`0`), line 2 the
+/// number of entries, then exactly that many entry lines.
+pub(crate) fn entry_lines(text: &str) -> Result<Vec<&str>, String> {
     let mut lines = text.lines();
     let version = lines.next().ok_or("missing version")?;
     if version.trim() != "0" {
@@ -31,8 +33,18 @@ fn parse(text: &str) -> Result<HashMap<TopicPartition, i64>, String> {
         .trim()
         .parse()
         .map_err(|e| format!("count: {e}"))?;
+    let entries: Vec<&str> = lines.take(count).collect();
+    if entries.len() != count {
+        return Err(format!("expected {count} entries, found {}", entries.len()));
+    }
+    Ok(entries)
+}
+
+fn parse(text: &str) -> Result<HashMap<TopicPartition, i64>, String> {
+    let lines = entry_lines(text)?;
+    let count = lines.len();
     let mut out = HashMap::new();
-    for line in lines.by_ref().take(count) {
+    for line in lines {
         let mut parts = line.split_whitespace();
         let (Some(topic), Some(part), Some(offset), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())

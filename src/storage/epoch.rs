@@ -35,19 +35,8 @@ pub(crate) struct LeaderEpochCache {
 }
 
 fn parse(text: &str) -> Result<Vec<EpochEntry>, String> {
-    let mut lines = text.lines();
-    let version = lines.next().ok_or("missing version")?;
-    if version.trim() != "0" {
-        return Err(format!("unsupported version {version:?}"));
-    }
-    let count: usize = lines
-        .next()
-        .ok_or("missing count")?
-        .trim()
-        .parse()
-        .map_err(|e| format!("count: {e}"))?;
     let mut out: Vec<EpochEntry> = Vec::new();
-    for line in lines.take(count) {
+    for line in super::checkpoint::entry_lines(text)? {
         let mut parts = line.split_whitespace();
         let (Some(epoch), Some(offset), None) = (parts.next(), parts.next(), parts.next()) else {
             return Err(format!("malformed line {line:?}"));
@@ -67,9 +56,6 @@ fn parse(text: &str) -> Result<Vec<EpochEntry>, String> {
             return Err(format!("entry {line:?} is not monotonic or negative"));
         }
         out.push(e);
-    }
-    if out.len() != count {
-        return Err(format!("expected {count} entries, found {}", out.len()));
     }
     Ok(out)
 }
