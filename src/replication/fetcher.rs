@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::controller::Metadata;
 use crate::net::client::BrokerClient;
-use crate::storage::{LogManager, PartitionLog, TopicPartition};
+use crate::storage::{PartitionLog, TopicPartition};
 
 const FETCH_VERSION: i16 = 12;
 const EPOCH_VERSION: i16 = 4;
@@ -53,7 +53,7 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub fn new(node_id: i32, _logs: Arc<LogManager>, metadata: Arc<Metadata>) -> Self {
+    pub fn new(node_id: i32, metadata: Arc<Metadata>) -> Self {
         Fetcher {
             node_id,
             metadata,

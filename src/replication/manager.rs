@@ -60,7 +60,7 @@ impl ReplicaManager {
         metadata: Arc<Metadata>,
         lag_max_ms: i64,
     ) -> Self {
-        let fetcher = Fetcher::new(node_id, logs.clone(), metadata.clone());
+        let fetcher = Fetcher::new(node_id, metadata.clone());
         ReplicaManager {
             node_id,
             logs,
