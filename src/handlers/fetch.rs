@@ -1,5 +1,6 @@
-//! Fetch (key 1): stored batches returned as they are, long polling on min_bytes /
-//! max_wait_ms, max_bytes and partition_max_bytes, topic ids from v13.
+//! Fetch (key 1): stored batches returned as they are (large ones sent from the segment
+//! file, see `protocol::frame`), long polling on min_bytes / max_wait_ms, max_bytes and
+//! partition_max_bytes, topic ids from v13.
 //!
 //! Fetch sessions: every full fetch is answered as a full response with session id 0
 //! (no session is created), which clients accept; an incremental fetch naming a
@@ -19,9 +20,10 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::broker::{Broker, now_ms};
+use crate::protocol::frame::FileParts;
 use crate::protocol::{Request, errors, validate};
 use crate::replication::purgatory;
-use crate::storage::PartitionLog;
+use crate::storage::{PartitionLog, StorageError};
 
 /// One partition a fetch reads from, resolved once.
 struct Target {
@@ -32,12 +34,23 @@ struct Target {
     log: Result<Arc<PartitionLog>, ResponseError>,
 }
 
-pub async fn handle(broker: &Broker, req: &Request, msg: FetchRequest) -> FetchResponse {
+/// Stored batches of at least this many bytes are sent from the segment file
+/// (`sendfile`); smaller ones are copied into the response, which costs less than the
+/// extra system calls.
+const SEND_FROM_FILE_MIN: usize = 32 * 1024;
+
+/// The response, and the file slices its `records` placeholders stand for.
+pub async fn handle(
+    broker: &Broker,
+    req: &Request,
+    msg: FetchRequest,
+) -> (FetchResponse, FileParts) {
     let v = req.version;
     if msg.session_id != 0 || !(msg.session_epoch == 0 || msg.session_epoch == -1) {
-        return FetchResponse::default()
+        let resp = FetchResponse::default()
             .with_error_code(ResponseError::FetchSessionIdNotFound.code())
             .with_session_id(0);
+        return (resp, FileParts::default());
     }
     let replica_id = if v >= 15 {
         msg.replica_state.replica_id.0
@@ -120,7 +133,7 @@ pub async fn handle(broker: &Broker, req: &Request, msg: FetchRequest) -> FetchR
         msg.max_bytes as usize
     };
     loop {
-        let (partitions, total, any_error) =
+        let (partitions, files, total, any_error) =
             read_all(&targets, max_bytes, msg.isolation_level, v, follower);
         let done = total >= min_bytes
             || any_error
@@ -137,20 +150,21 @@ pub async fn handle(broker: &Broker, req: &Request, msg: FetchRequest) -> FetchR
             if v >= 12 {
                 name_current_leaders(broker, &mut resp, &names, &ids, v);
             }
-            return resp;
+            return (resp, files);
         }
     }
 }
 
-/// Reads every target once; returns the partition data, total bytes, and whether any
-/// partition has an error (Kafka answers at once then).
+/// Reads every target once; returns the partition data, the file slices it refers to,
+/// total bytes, and whether any partition has an error (Kafka answers at once then).
 fn read_all(
     targets: &[Target],
     max_bytes: usize,
     isolation_level: i8,
     version: i16,
     follower: bool,
-) -> (Vec<(usize, PartitionData)>, usize, bool) {
+) -> (Vec<(usize, PartitionData)>, FileParts, usize, bool) {
+    let mut files = FileParts::default();
     let mut total = 0usize;
     let mut any_error = false;
     let mut out = Vec::with_capacity(targets.len());
@@ -177,7 +191,15 @@ fn read_all(
                 let budget = (t.max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
                 // The first partition with data may exceed the limits by one batch (KIP-74).
                 let min_one = total == 0;
-                match log.read(t.fetch_offset, budget, min_one, upto) {
+                match records(
+                    log,
+                    t.fetch_offset,
+                    budget,
+                    min_one,
+                    upto,
+                    version,
+                    &mut files,
+                ) {
                     // Fetch before v10 cannot carry zstd batches; Kafka 4.0 no longer
                     // down-converts, it answers UNSUPPORTED_COMPRESSION_TYPE.
                     Ok(bytes) if version < 10 && has_zstd(&bytes) => {
@@ -203,7 +225,27 @@ fn read_all(
         };
         out.push((t.topic_index, data));
     }
-    (out, total, any_error)
+    (out, files, total, any_error)
+}
+
+/// The records to answer with: read into memory when small or when the version needs
+/// the bytes checked (zstd before v10), otherwise a placeholder of a file slice.
+fn records(
+    log: &PartitionLog,
+    offset: i64,
+    max_bytes: usize,
+    min_one: bool,
+    max_offset: i64,
+    version: i16,
+    files: &mut FileParts,
+) -> Result<Bytes, StorageError> {
+    let Some(slice) = log.read_slice(offset, max_bytes, min_one, max_offset)? else {
+        return Ok(Bytes::new());
+    };
+    if version < 10 || slice.len() < SEND_FROM_FILE_MIN {
+        return slice.read();
+    }
+    files.add(slice).or_else(|slice| slice.read())
 }
 
 fn has_zstd(bytes: &[u8]) -> bool {

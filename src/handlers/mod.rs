@@ -30,18 +30,18 @@ mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
 
-use bytes::Bytes;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::Encodable;
 
 use crate::broker::Broker;
+use crate::protocol::frame::{FileParts, Frame, encode_response_frame};
 use crate::protocol::{self, Request};
 
 /// What the connection does with a request once handled.
 #[derive(Debug)]
 pub enum Outcome {
     /// Send this frame (response header + body, without the size prefix).
-    Respond(Bytes),
+    Respond(Frame),
     /// Send nothing (Produce with acks=0).
     NoResponse,
     /// Close the connection, logging the reason.
@@ -143,7 +143,12 @@ pub fn supported(key: ApiKey) -> Option<Api> {
 }
 
 fn respond<T: Encodable>(req: &Request, body: &T) -> Outcome {
-    match protocol::encode_response(req.api_key, req.version, req.correlation_id, body) {
+    respond_with(req, body, FileParts::default())
+}
+
+/// `respond` for a body whose bytes fields may be placeholders of `files`.
+fn respond_with<T: Encodable>(req: &Request, body: &T, files: FileParts) -> Outcome {
+    match encode_response_frame(req.api_key, req.version, req.correlation_id, body, files) {
         Ok(frame) => Outcome::Respond(frame),
         Err(e) => Outcome::Close(format!(
             "cannot encode {:?} v{} response: {e}",
@@ -152,14 +157,18 @@ fn respond<T: Encodable>(req: &Request, body: &T) -> Outcome {
     }
 }
 
-/// Decodes the body as `$ty`, runs `$handler(broker, &req, body)` and encodes the result.
+/// Decodes the body as `$ty`, runs `$handler(broker, &req, body)` and encodes the result
+/// (or turns it into an outcome with `$answer`).
 macro_rules! serve {
-    ($broker:expr, $req:expr, $ty:ty, $handler:path) => {{
+    ($broker:expr, $req:expr, $ty:ty, $handler:path) => {
+        serve!($broker, $req, $ty, $handler, |resp| respond(&$req, &resp))
+    };
+    ($broker:expr, $req:expr, $ty:ty, $handler:path, $answer:expr) => {{
         let mut body = $req.body.clone();
         match protocol::decode_body::<$ty>(&mut body, $req.version) {
             Ok(msg) => {
                 let resp = $handler($broker, &$req, msg).await;
-                respond(&$req, &resp)
+                ($answer)(resp)
             }
             Err(e) => Outcome::Close(format!(
                 "malformed {:?} v{} request: {e}",
@@ -177,7 +186,8 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Outcome {
     let in_range = req.version >= api.min && req.version <= api.max;
     if !in_range || (req.api_key == ApiKey::Produce && req.version < MIN_SERVED_PRODUCE) {
         if req.api_key == ApiKey::ApiVersions {
-            return Outcome::Respond(api_versions::unsupported_version(req.correlation_id));
+            let frame = api_versions::unsupported_version(req.correlation_id);
+            return Outcome::Respond(Frame::from(frame));
         }
         return Outcome::Close(format!(
             "unsupported version {} of {:?}",
@@ -197,7 +207,9 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Outcome {
                 create_partitions::handle
             )
         }
-        ApiKey::Fetch => serve!(broker, req, FetchRequest, fetch::handle),
+        ApiKey::Fetch => serve!(broker, req, FetchRequest, fetch::handle, |(resp, files)| {
+            respond_with(&req, &resp, files)
+        }),
         ApiKey::ListOffsets => serve!(broker, req, ListOffsetsRequest, list_offsets::handle),
         ApiKey::InitProducerId => {
             serve!(broker, req, InitProducerIdRequest, init_producer_id::handle)
@@ -252,18 +264,16 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Outcome {
                 offset_for_leader_epoch::handle
             )
         }
-        ApiKey::Produce => {
-            let mut body = req.body.clone();
-            match protocol::decode_body::<ProduceRequest>(&mut body, req.version) {
-                Ok(msg) => match produce::handle(broker, &req, msg).await {
-                    Some(resp) => respond(&req, &resp),
-                    None => Outcome::NoResponse,
-                },
-                Err(e) => {
-                    Outcome::Close(format!("malformed Produce v{} request: {e}", req.version))
-                }
+        ApiKey::Produce => serve!(
+            broker,
+            req,
+            ProduceRequest,
+            produce::handle,
+            |resp| match resp {
+                Some(resp) => respond(&req, &resp),
+                None => Outcome::NoResponse,
             }
-        }
+        ),
         other => Outcome::Close(format!("unsupported API {other:?}")),
     }
 }

@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::broker::Broker;
 use crate::handlers::{self, Outcome};
+use crate::protocol::frame::{Frame, Part};
 use crate::protocol::{self, FrameError};
 
 /// Responses produced but not yet written, per connection.
@@ -136,7 +137,13 @@ async fn write_responses(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>, pe
     let _ = wr.shutdown().await;
 }
 
-async fn write_frame(wr: &mut BufWriter<OwnedWriteHalf>, frame: &Bytes) -> std::io::Result<()> {
+async fn write_frame(wr: &mut BufWriter<OwnedWriteHalf>, frame: &Frame) -> std::io::Result<()> {
     wr.write_i32(frame.len() as i32).await?;
-    wr.write_all(frame).await
+    for part in frame.parts() {
+        match part {
+            Part::Bytes(b) => wr.write_all(b).await?,
+            Part::File(slice) => super::sendfile::send(wr, slice).await?,
+        }
+    }
+    Ok(())
 }

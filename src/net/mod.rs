@@ -6,6 +6,7 @@
 
 pub mod client;
 mod connection;
+mod sendfile;
 mod server;
 
 pub use server::{BoundListener, bind, serve};

@@ -2,13 +2,15 @@
 //! response encoding, Kafka error-code selection and produce-batch validation.
 //!
 //! Only this module and `handlers/` know Kafka message structs. It never touches storage
-//! files or sockets.
+//! files or sockets: a response frame may name file slices (`frame`), which the
+//! connection sends.
 
 pub mod errors;
+pub mod frame;
 pub mod validate;
 
 use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 /// A frame that cannot be served; the connection is closed with a log line.
@@ -99,16 +101,8 @@ pub fn encode_response<T: Encodable>(
     correlation_id: i32,
     body: &T,
 ) -> Result<Bytes, String> {
-    let header_version = api_key.response_header_version(version);
-    let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let size = header
-        .compute_size(header_version)
-        .and_then(|h| body.compute_size(version).map(|b| h + b))
-        .map_err(|e| e.to_string())?;
+    let size = frame::response_size(api_key, version, correlation_id, body)?;
     let mut buf = BytesMut::with_capacity(size);
-    header
-        .encode(&mut buf, header_version)
-        .map_err(|e| e.to_string())?;
-    body.encode(&mut buf, version).map_err(|e| e.to_string())?;
+    frame::encode_into(&mut buf, api_key, version, correlation_id, body)?;
     Ok(buf.freeze())
 }

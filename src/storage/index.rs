@@ -165,6 +165,21 @@ impl Index<OffsetEntry> {
             .partition_point(|e| e.relative_offset <= relative);
         i.checked_sub(1).map(|i| self.entries[i])
     }
+
+    /// Largest entry with position <= `position` and relative offset <= `relative`
+    /// (both grow along the index).
+    pub fn lookup_within(&self, position: u64, relative: i64) -> Option<OffsetEntry> {
+        let by_position = self
+            .entries
+            .partition_point(|e| u64::from(e.position) <= position);
+        let by_offset = self
+            .entries
+            .partition_point(|e| i64::from(e.relative_offset) <= relative);
+        by_position
+            .min(by_offset)
+            .checked_sub(1)
+            .map(|i| self.entries[i])
+    }
 }
 
 impl Index<TimeEntry> {

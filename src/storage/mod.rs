@@ -36,6 +36,8 @@ mod segment;
 #[cfg(test)]
 mod tests_log;
 #[cfg(test)]
+mod tests_read;
+#[cfg(test)]
 mod tests_recovery;
 #[cfg(test)]
 mod tests_replica;
@@ -47,6 +49,7 @@ pub use epoch::{EpochEntry, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use error::StorageError;
 pub use manager::LogManager;
 pub use partition::PartitionLog;
+pub use read::FileSlice;
 
 use std::fmt;
 

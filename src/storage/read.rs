@@ -1,31 +1,74 @@
-//! Reads from a partition log: fetch (stored bytes, whole batches) and ListOffsets
-//! lookups by timestamp.
+//! Reads from a partition log: fetch (whole stored batches, located as a file slice and
+//! read or sent as they are) and ListOffsets lookups by timestamp.
 //!
 //! Owns: locating the batch holding an offset (sparse index + header scan) and cutting
 //! reads at whole batches, `max_bytes`, `min_one` (KIP-74) and `max_offset`.
-//! Must never: re-encode batches, or do file I/O while holding the partition mutex
-//! (segment snapshots are taken under the lock, reads happen after releasing it).
+//! Must never: re-encode batches, read record bytes to find a cut (the offset index
+//! skips to near the cut, only headers after it are read), or do file I/O while holding
+//! the partition mutex (segment snapshots are taken under the lock, reads happen after
+//! releasing it).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::batch::{BatchHeader, LOG_OVERHEAD};
-use super::error::StorageError;
+use super::batch::BatchHeader;
+use super::error::{IoContext, StorageError};
 use super::partition::PartitionLog;
 use super::records::RecordIter;
-use super::segment::SegmentView;
+use super::segment::{SegmentView, pread_upto};
 
-/// Cuts `chunk` (read at a batch boundary) after the last whole batch that ends below
-/// `max_offset`.
-fn whole_batches(chunk: &[u8], max_offset: i64) -> usize {
-    let mut end = 0;
-    while let Ok(h) = BatchHeader::parse(&chunk[end..]) {
-        let size = h.total_size();
-        if size < LOG_OVERHEAD || end + size > chunk.len() || h.last_offset() >= max_offset {
-            break;
+/// Whole batches of one segment file, located but not read: what a fetch answers with.
+/// The file handle stays valid when retention deletes the segment meanwhile.
+#[derive(Clone, Debug)]
+pub struct FileSlice {
+    file: Arc<File>,
+    path: PathBuf,
+    position: u64,
+    len: usize,
+}
+
+impl FileSlice {
+    /// `len` bytes of `file` (at `path`) from `position`.
+    pub fn new(file: Arc<File>, path: PathBuf, position: u64, len: usize) -> Self {
+        FileSlice {
+            file,
+            path,
+            position,
+            len,
         }
-        end += size;
     }
-    end
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Start of the slice in the file.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the slice into memory.
+    pub fn read(&self) -> Result<Bytes, StorageError> {
+        let mut buf = vec![0u8; self.len];
+        let n = pread_upto(&self.file, &mut buf, self.position).at(&self.path)?;
+        buf.truncate(n);
+        Ok(Bytes::from(buf))
+    }
 }
 
 impl PartitionLog {
@@ -50,7 +93,7 @@ impl PartitionLog {
         Some((seg.view(), pos))
     }
 
-    /// Fetch read; see the module docs for the cut rules.
+    /// Fetch read into memory; see the module docs for the cut rules.
     pub fn read(
         &self,
         offset: i64,
@@ -58,6 +101,22 @@ impl PartitionLog {
         min_one: bool,
         max_offset: i64,
     ) -> Result<Bytes, StorageError> {
+        match self.read_slice(offset, max_bytes, min_one, max_offset)? {
+            Some(slice) => slice.read(),
+            None => Ok(Bytes::new()),
+        }
+    }
+
+    /// Fetch read without reading: the whole batches from the one holding `offset`, in
+    /// its segment, within `max_bytes` (or the first batch alone when `min_one`) and
+    /// below `max_offset`. `None` when there is nothing to return.
+    pub fn read_slice(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        max_offset: i64,
+    ) -> Result<Option<FileSlice>, StorageError> {
         let (start, end) = {
             let inner = self.lock();
             (inner.log_start, inner.next_offset)
@@ -70,16 +129,60 @@ impl PartitionLog {
             });
         }
         if offset == end || offset >= max_offset {
-            return Ok(Bytes::new());
+            return Ok(None);
         }
         let mut cursor = self.locate(offset, None);
         while let Some((view, pos)) = cursor {
             if let Some((pos, first)) = view.find_batch(pos, offset)? {
-                return read_from(&view, pos, &first, max_bytes, min_one, max_offset);
+                return Ok(self.slice_from(view, pos, &first, max_bytes, min_one, max_offset));
             }
             cursor = self.locate(offset, Some(view.base));
         }
-        Ok(Bytes::new())
+        Ok(None)
+    }
+
+    /// Cuts the slice that starts with batch `first` at `pos`.
+    fn slice_from(
+        &self,
+        view: SegmentView,
+        pos: u64,
+        first: &BatchHeader,
+        max_bytes: usize,
+        min_one: bool,
+        max_offset: i64,
+    ) -> Option<FileSlice> {
+        if first.last_offset() >= max_offset {
+            return None;
+        }
+        let first_size = first.total_size() as u64;
+        let limit = pos.saturating_add(max_bytes as u64);
+        let end = if first_size > max_bytes as u64 {
+            if !min_one {
+                return None;
+            }
+            pos + first_size
+        } else {
+            // Everything before the hint is whole batches within both limits; only the
+            // headers from there on are read.
+            let hint = {
+                let inner = self.lock();
+                inner
+                    .segments
+                    .get(&view.base)
+                    .map_or(0, |s| s.boundary_before(limit, max_offset))
+            };
+            let mut end = hint.max(pos).min(view.size);
+            // A header that cannot be read ends the slice; the next fetch reports it.
+            while let Ok(Some(h)) = view.header_at(end) {
+                let size = h.total_size() as u64;
+                if end + size > limit || h.last_offset() >= max_offset {
+                    break;
+                }
+                end += size;
+            }
+            end
+        };
+        (end > pos).then(|| FileSlice::new(view.file, view.path, pos, (end - pos) as usize))
     }
 
     /// First record with timestamp >= `ts` at or after the log start: `(offset, timestamp)`.
@@ -142,30 +245,6 @@ impl PartitionLog {
         }
         Ok(None)
     }
-}
-
-fn read_from(
-    view: &SegmentView,
-    pos: u64,
-    first: &BatchHeader,
-    max_bytes: usize,
-    min_one: bool,
-    max_offset: i64,
-) -> Result<Bytes, StorageError> {
-    if first.last_offset() >= max_offset {
-        return Ok(Bytes::new());
-    }
-    let first_size = first.total_size();
-    if first_size > max_bytes {
-        if !min_one {
-            return Ok(Bytes::new());
-        }
-        return Ok(Bytes::from(view.read_bytes(pos, first_size)?));
-    }
-    let mut chunk = view.read_bytes(pos, max_bytes)?;
-    let end = whole_batches(&chunk, max_offset);
-    chunk.truncate(end);
-    Ok(Bytes::from(chunk))
 }
 
 /// Decodes the batch at `pos` and returns the first record matching `pred`.

@@ -266,6 +266,15 @@ impl Segment {
             .map_or(0, |e| u64::from(e.position))
     }
 
+    /// Start of the last indexed batch at or before position `limit` whose last offset is
+    /// at most `max_offset` (0 when none): every batch before it ends by `limit` and
+    /// lies below `max_offset`. Index entries map a batch's last offset to its start.
+    pub fn boundary_before(&self, limit: u64, max_offset: i64) -> u64 {
+        self.offset_index
+            .lookup_within(limit, max_offset.saturating_sub(self.base))
+            .map_or(0, |e| u64::from(e.position))
+    }
+
     /// File position to start a timestamp search from (time index, then offset index).
     pub fn time_position(&self, ts: i64, min_offset: i64) -> u64 {
         let from = self
