@@ -92,6 +92,25 @@ def percentiles(path):
     print(f"{pct(50):.0f} {pct(99):.0f} {pct(99.9):.0f} {len(vals)}")
 
 
+def write_speed(directory, total):
+    """MB/s of writing `total` bytes into a new file in `directory` with 1 MiB writes and
+    no fsync: how fast this machine fills fresh page-cache pages, the ceiling of a
+    durable-by-write-back broker. The file is deleted afterwards."""
+    chunk = b"\x5a" * (1 << 20)
+    path = os.path.join(directory, "vltava-bench-write-speed")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        start = time.monotonic()
+        written = 0
+        while written < total:
+            written += os.write(fd, chunk)
+        elapsed = time.monotonic() - start
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    print(f"{written / elapsed / 1e6:.0f}")
+
+
 # Targets from the issue: metric key -> (op, value, unit)
 TARGETS = {
     "produce_1024B_acks1_p1": (">=", 900_000, "rec/s"),
@@ -128,6 +147,9 @@ def report(tsv, json_out, meta):
         for b, ms in data.items()
     }
     brokers = [b for b in ("vltava", "mock", "tansu") if b in med]
+    # Figures of the machine itself (page-cache write speed) go in the vltava column.
+    for m, v in med.pop("machine", {}).items():
+        med.setdefault("vltava", {})[m] = v
 
     def fmt(v):
         if v is None:
@@ -176,6 +198,8 @@ def main():
         create_topics(args[0], args[1:])
     elif cmd == "startup":
         startup(args[0], args[1:])
+    elif cmd == "write-speed":
+        write_speed(args[0], int(args[1]))
     elif cmd == "percentiles":
         percentiles(args[0])
     elif cmd == "report":
