@@ -200,7 +200,7 @@ fn appended_to(
     let Some(bytes) = records else {
         return error(resp, ResponseError::InvalidRecord, None);
     };
-    let appended = log.append_as_leader(bytes::BytesMut::from(&bytes[..]), leader_epoch, now);
+    let appended = log.append_as_leader(bytes, leader_epoch, now);
     broker.replicas.after_leader_append(&meta.name, partition);
     match appended {
         Ok(info) => resp
