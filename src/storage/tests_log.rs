@@ -437,6 +437,23 @@ fn failed_write_leaves_log_and_producer_state_unchanged() {
 }
 
 #[test]
+fn produce_limits_follow_config_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, log) = open(dir.path(), LogConfig::default());
+    assert_eq!(log.config().min_insync_replicas, 1);
+    m.update_config(
+        "my-topic",
+        LogConfig {
+            min_insync_replicas: 2,
+            timestamp_after_max_ms: 5,
+            ..LogConfig::default()
+        },
+    );
+    let c = log.config();
+    assert_eq!((c.min_insync_replicas, c.timestamp_after_max_ms), (2, 5));
+}
+
+#[test]
 fn retention_by_time_and_size() {
     let dir = tempfile::tempdir().unwrap();
     let b = simple(10, 0);
