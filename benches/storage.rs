@@ -9,7 +9,6 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use vltava::storage::{LogConfig, LogManager, PartitionLog, TopicPartition, batch};
 
@@ -57,7 +56,7 @@ fn segment_append(c: &mut Criterion) {
                     let n = per_log.min(iters - done);
                     let start = Instant::now();
                     for _ in 0..n {
-                        black_box(l.log.append(BytesMut::from(&b[..]), NOW).unwrap());
+                        black_box(l.log.append(&b, NOW).unwrap());
                     }
                     total += start.elapsed();
                     done += n;
@@ -75,7 +74,7 @@ fn filled(batches: usize) -> (Log, i64) {
     let l = open(16 << 20);
     for i in 0..batches {
         let b = common::batch(10, 100, NOW + 10 * i as i64);
-        l.log.append(BytesMut::from(&b[..]), NOW).unwrap();
+        l.log.append(&b, NOW).unwrap();
     }
     let end = l.log.log_end_offset();
     (l, end)

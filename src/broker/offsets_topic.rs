@@ -35,7 +35,7 @@ impl OffsetsLog for OffsetsTopicLog {
             .iter()
             .map(|(k, v)| (Some(&k[..]), v.as_deref()))
             .collect();
-        log.append(builder::build_batch(&recs, now), now)
+        log.append(&builder::build_batch(&recs, now), now)
             .map(|_| ())
             .map_err(|e| e.to_string())
     }

@@ -230,6 +230,8 @@ impl BrokerConfig {
                 None => i64::MAX,
             },
             file_delete_delay_ms: p.long("log.segment.delete.delay.ms", 60_000)?,
+            // resolved per topic by `topic::log_config`, as DescribeConfigs resolves them
+            ..LogConfig::default()
         };
         let default_replication_factor = p.int("default.replication.factor", 1)?;
         if !(1..=i16::MAX as i32).contains(&default_replication_factor) {

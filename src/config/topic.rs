@@ -398,6 +398,11 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
         Some("CreateTime") => c.timestamp_type = TimestampType::CreateTime,
         _ => {}
     }
+    // Produce checks these on every request; resolved here once per config change.
+    let effective = |name| effective_i64(name, overrides, broker);
+    c.timestamp_before_max_ms = effective("message.timestamp.before.max.ms");
+    c.timestamp_after_max_ms = effective("message.timestamp.after.max.ms");
+    c.min_insync_replicas = effective("min.insync.replicas");
     c
 }
 
@@ -428,6 +433,58 @@ mod tests {
         let c = log_config(&broker, &o);
         assert_eq!(c.retention_ms, 1234);
         assert_eq!(c.timestamp_type, TimestampType::LogAppendTime);
+    }
+
+    #[test]
+    fn produce_limits_resolve_like_effective_values() {
+        let broker = BrokerConfig::load(
+            None,
+            &[
+                "min.insync.replicas=2".to_string(),
+                "log.message.timestamp.before.max.ms=5000".to_string(),
+            ],
+        )
+        .unwrap();
+        let mut o = BTreeMap::new();
+        let c = log_config(&broker, &o);
+        assert_eq!(
+            (
+                c.timestamp_before_max_ms,
+                c.timestamp_after_max_ms,
+                c.min_insync_replicas
+            ),
+            (5000, 3_600_000, 2)
+        );
+        o.insert("min.insync.replicas".to_string(), "3".to_string());
+        o.insert(
+            "message.timestamp.after.max.ms".to_string(),
+            "7".to_string(),
+        );
+        let c = log_config(&broker, &o);
+        for (name, value) in [
+            ("message.timestamp.before.max.ms", c.timestamp_before_max_ms),
+            ("message.timestamp.after.max.ms", c.timestamp_after_max_ms),
+            ("min.insync.replicas", c.min_insync_replicas),
+        ] {
+            assert_eq!(value, effective_i64(name, &o, &broker), "{name}");
+        }
+        assert_eq!((c.timestamp_after_max_ms, c.min_insync_replicas), (7, 3));
+        // without any setting: Kafka's defaults, as `LogConfig::default()` has them
+        let plain = BrokerConfig::load(None, &[]).unwrap();
+        let c = log_config(&plain, &BTreeMap::new());
+        let d = LogConfig::default();
+        assert_eq!(
+            (
+                c.timestamp_before_max_ms,
+                c.timestamp_after_max_ms,
+                c.min_insync_replicas
+            ),
+            (
+                d.timestamp_before_max_ms,
+                d.timestamp_after_max_ms,
+                d.min_insync_replicas
+            )
+        );
     }
 
     #[test]

@@ -8,12 +8,11 @@ use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::{Broker, now_ms};
-use crate::config::topic::effective_i64;
 use crate::controller::TopicMeta;
 use crate::protocol::validate::{self, Limits};
 use crate::protocol::{Request, errors};
 use crate::replication::manager::{ReplicaError, ReplicaManager};
-use crate::storage::{PartitionLog, TimestampType};
+use crate::storage::{AppendInfo, LogConfig, PartitionLog, TimestampType};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,10 +58,8 @@ pub async fn handle(
         let mut partition_responses = Vec::with_capacity(appended.len());
         for (resp, pending) in appended {
             let resp = match pending {
-                Some((log, last_offset)) if acks == -1 => {
-                    await_replication(broker, meta.as_ref(), &log, last_offset, timeout, resp).await
-                }
-                _ => resp,
+                Some(p) => await_replication(broker, &name, p, timeout, resp).await,
+                None => resp,
             };
             // log_start_offset only exists from v5; -1 is its default.
             partition_responses.push(if version < 5 {
@@ -96,9 +93,17 @@ struct Ctx<'a> {
     version: i16,
 }
 
-/// A partition's response, and the appended log with the last offset when the answer
-/// must wait for replication.
-type Appended = (PartitionProduceResponse, Option<(Arc<PartitionLog>, i64)>);
+/// A partition's response, and what its answer waits on when it must wait for
+/// replication (acks=all).
+type Appended = (PartitionProduceResponse, Option<Pending>);
+
+/// An acks=all append waiting for the high watermark to pass its last offset.
+struct Pending {
+    log: Arc<PartitionLog>,
+    last_offset: i64,
+    /// `min.insync.replicas` when the batch was appended.
+    min_isr: i64,
+}
 
 fn append(
     ctx: &Ctx<'_>,
@@ -107,8 +112,7 @@ fn append(
     records: Option<&bytes::Bytes>,
     resp: PartitionProduceResponse,
 ) -> Appended {
-    let Ctx { broker, acks, .. } = *ctx;
-    let (log, leader_epoch) = match broker.leader_log(&meta.name, partition) {
+    let (log, leader_epoch) = match ctx.broker.leader_log(&meta.name, partition) {
         Ok(l) => l,
         Err(e) => {
             let resp = error(resp, super::replica_error(e), None);
@@ -129,52 +133,44 @@ fn append(
             };
         }
     };
-    let resp = appended_to(ctx, meta, partition, records, resp, &log, leader_epoch);
-    let last = resp.base_offset + i64::from(last_delta(records));
-    if resp.error_code == 0 && acks == -1 {
-        (resp, Some((log, last)))
-    } else {
-        (resp, None)
+    let config = log.config();
+    match append_to(ctx, meta, partition, records, &log, &config, leader_epoch) {
+        Ok(info) => {
+            let resp = resp
+                .with_base_offset(info.base_offset)
+                .with_log_append_time_ms(info.log_append_time)
+                .with_log_start_offset(info.log_start_offset);
+            let pending = (ctx.acks == -1).then(|| Pending {
+                log,
+                last_offset: info.last_offset,
+                min_isr: config.min_insync_replicas,
+            });
+            (resp, pending)
+        }
+        Err((code, message)) => (error(resp, code, message), None),
     }
 }
 
-/// The last-offset delta of the (single, validated) batch.
-fn last_delta(records: Option<&bytes::Bytes>) -> i32 {
-    records
-        .and_then(|b| crate::storage::BatchHeader::parse(b).ok())
-        .map_or(0, |h| h.last_offset_delta)
-}
-
-fn appended_to(
+/// Validates the partition's batch and appends it to `log` (whose config is `config`).
+fn append_to(
     ctx: &Ctx<'_>,
     meta: &TopicMeta,
     partition: i32,
     records: Option<&bytes::Bytes>,
-    resp: PartitionProduceResponse,
     log: &PartitionLog,
+    config: &LogConfig,
     leader_epoch: i32,
-) -> PartitionProduceResponse {
+) -> Result<AppendInfo, (ResponseError, Option<String>)> {
     let Ctx {
         broker,
         acks,
         now,
         version,
     } = *ctx;
-    let config = log.config();
-    let timestamp_bounds = (config.timestamp_type == TimestampType::CreateTime).then(|| {
-        (
-            effective_i64(
-                "message.timestamp.before.max.ms",
-                &meta.configs,
-                &broker.config,
-            ),
-            effective_i64(
-                "message.timestamp.after.max.ms",
-                &meta.configs,
-                &broker.config,
-            ),
-        )
-    });
+    let timestamp_bounds = (config.timestamp_type == TimestampType::CreateTime).then_some((
+        config.timestamp_before_max_ms,
+        config.timestamp_after_max_ms,
+    ));
     let limits = Limits {
         max_message_bytes: config.max_message_bytes,
         segment_bytes: config.segment_bytes,
@@ -182,39 +178,31 @@ fn appended_to(
         timestamp_bounds,
         version,
     };
-    let header = match validate::produce_records(records, &limits) {
-        Ok(h) => h,
-        Err(r) => return error(resp, r.error, Some(r.message)),
-    };
+    let header =
+        validate::produce_records(records, &limits).map_err(|r| (r.error, Some(r.message)))?;
     if header.is_transactional() {
-        return error(
-            resp,
+        return Err((
             ResponseError::InvalidTxnState,
             Some("transactional batches need a transaction coordinator, which this broker does not run".into()),
-        );
+        ));
     }
-    let min_isr = effective_i64("min.insync.replicas", &meta.configs, &broker.config);
-    if acks == -1 && (broker.replicas.isr_size(&meta.name, partition) as i64) < min_isr {
-        return error(resp, ResponseError::NotEnoughReplicas, None);
+    if acks == -1
+        && (broker.replicas.isr_size(&meta.name, partition) as i64) < config.min_insync_replicas
+    {
+        return Err((ResponseError::NotEnoughReplicas, None));
     }
     let Some(bytes) = records else {
-        return error(resp, ResponseError::InvalidRecord, None);
+        return Err((ResponseError::InvalidRecord, None));
     };
-    let appended = log.append_as_leader(bytes::BytesMut::from(&bytes[..]), leader_epoch, now);
+    let appended = log.append_as_leader(bytes, leader_epoch, now);
     broker.replicas.after_leader_append(&meta.name, partition);
-    match appended {
-        Ok(info) => resp
-            .with_base_offset(info.base_offset)
-            .with_log_append_time_ms(info.log_append_time)
-            .with_log_start_offset(info.log_start_offset),
-        Err(e) => {
-            let code = errors::storage_error(&e);
-            if code == ResponseError::KafkaStorageError {
-                log::error!("append to {}-{partition} failed: {e}", meta.name);
-            }
-            error(resp, code, Some(e.to_string()))
+    appended.map_err(|e| {
+        let code = errors::storage_error(&e);
+        if code == ResponseError::KafkaStorageError {
+            log::error!("append to {}-{partition} failed: {e}", meta.name);
         }
-    }
+        (code, Some(e.to_string()))
+    })
 }
 
 fn error(
@@ -233,21 +221,16 @@ fn error(
 /// ISR shrank below `min.insync.replicas` or the request's timeout passed.
 async fn await_replication(
     broker: &Broker,
-    meta: Option<&TopicMeta>,
-    log: &PartitionLog,
-    last_offset: i64,
+    topic: &str,
+    pending: Pending,
     timeout: Duration,
     resp: PartitionProduceResponse,
 ) -> PartitionProduceResponse {
-    let partition = resp.index;
-    if ReplicaManager::wait_replicated(log, last_offset, timeout).await {
+    if ReplicaManager::wait_replicated(&pending.log, pending.last_offset, timeout).await {
         return resp;
     }
-    let min_isr = meta.map_or(1, |m| {
-        effective_i64("min.insync.replicas", &m.configs, &broker.config)
-    });
-    let isr = meta.map_or(0, |m| broker.replicas.isr_size(&m.name, partition)) as i64;
-    let code = if isr < min_isr {
+    let isr = broker.replicas.isr_size(topic, resp.index) as i64;
+    let code = if isr < pending.min_isr {
         ResponseError::NotEnoughReplicasAfterAppend
     } else {
         ResponseError::RequestTimedOut

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::BytesMut;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
@@ -314,7 +313,7 @@ async fn fetch(c: &mut BrokerClient, node_id: i32, partitions: &Partitions) -> R
             match ResponseError::try_from_code(p.error_code) {
                 None => {
                     if let Some(records) = p.records.filter(|r| !r.is_empty()) {
-                        log.append_as_follower(BytesMut::from(&records[..]), now)
+                        log.append_as_follower(&records, now)
                             .map_err(|e| format!("{tp}: {e}"))?;
                     }
                     log.set_high_watermark(p.high_watermark.min(log.log_end_offset()));

@@ -1,7 +1,7 @@
 //! Record batch (magic v2) header parsing and validation as pure byte functions.
 //!
-//! Owns: the byte layout of the 61-byte v2 batch header, CRC-32C checks, and the two
-//! in-place rewrites the broker performs on produce (base offset, LogAppendTime).
+//! Owns: the byte layout of the 61-byte v2 batch header, CRC-32C checks, and the header
+//! rewrites the broker performs on produce (base offset, leader epoch, LogAppendTime).
 //! Must never: decode or re-encode records, allocate per record, or panic on any input.
 //! Used by storage (append/recovery) and by protocol-level produce validation.
 
@@ -292,21 +292,35 @@ pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
     }
 }
 
-/// Kafka's LogAppendTime rewrite: sets the timestamp-type attribute bit, sets
-/// max_timestamp to `now_ms`, and recomputes the CRC. `batch` must be exactly one batch.
-pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) -> Result<(), BatchError> {
-    if batch.len() < HEADER_LEN {
+/// The header of `batch` (one whole batch) as the leader stores it: a copy of the first
+/// [`HEADER_LEN`] bytes with the base offset and partition leader epoch overwritten (both
+/// outside the CRC). With `log_append_time`, Kafka's LogAppendTime rewrite is applied as
+/// well: the timestamp-type attribute bit is set, max_timestamp becomes that time, and the
+/// CRC is recomputed over the patched header and the unchanged rest of `batch`. The
+/// records after the header are never copied.
+pub fn stamped_header(
+    batch: &[u8],
+    base_offset: i64,
+    partition_leader_epoch: i32,
+    log_append_time: Option<i64>,
+) -> Result<[u8; HEADER_LEN], BatchError> {
+    let Some(src) = batch.first_chunk::<HEADER_LEN>() else {
         return Err(BatchError::Truncated {
             needed: HEADER_LEN,
             available: batch.len(),
         });
+    };
+    let mut h = *src;
+    set_base_offset(&mut h, base_offset);
+    set_partition_leader_epoch(&mut h, partition_leader_epoch);
+    if let Some(now_ms) = log_append_time {
+        let attrs = be_i16(&h, ATTRIBUTES_POS) | ATTR_LOG_APPEND_TIME;
+        h[ATTRIBUTES_POS..ATTRIBUTES_POS + 2].copy_from_slice(&attrs.to_be_bytes());
+        h[MAX_TIMESTAMP_POS..MAX_TIMESTAMP_POS + 8].copy_from_slice(&now_ms.to_be_bytes());
+        let crc = crc32c::crc32c_append(compute_crc(&h), &batch[HEADER_LEN..]);
+        h[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
     }
-    let attrs = be_i16(batch, ATTRIBUTES_POS) | ATTR_LOG_APPEND_TIME;
-    batch[ATTRIBUTES_POS..ATTRIBUTES_POS + 2].copy_from_slice(&attrs.to_be_bytes());
-    batch[MAX_TIMESTAMP_POS..MAX_TIMESTAMP_POS + 8].copy_from_slice(&now_ms.to_be_bytes());
-    let crc = compute_crc(batch);
-    batch[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
-    Ok(())
+    Ok(h)
 }
 
 #[cfg(test)]
@@ -368,15 +382,46 @@ mod tests {
         }
     }
 
+    /// The stamped header followed by the batch's own records.
+    fn restamped(b: &[u8], base: i64, epoch: i32, lat: Option<i64>) -> Vec<u8> {
+        let mut out = stamped_header(b, base, epoch, lat).unwrap().to_vec();
+        out.extend_from_slice(&b[HEADER_LEN..]);
+        out
+    }
+
+    #[test]
+    fn stamped_header_patches_only_offset_and_epoch() {
+        let b = build_batch(&BatchSpec::new(2).timestamps(5).producer(7, 1, 3));
+        let s = restamped(&b, 42, 9, None);
+        assert_eq!(&s[0..8], &42i64.to_be_bytes());
+        assert_eq!(&s[12..16], &9i32.to_be_bytes());
+        // everything else, CRC included, is the producer's
+        assert_eq!(&s[8..12], &b[8..12]);
+        assert_eq!(&s[16..], &b[16..]);
+        let h = validate(&s).unwrap()[0];
+        assert_eq!((h.base_offset, h.partition_leader_epoch), (42, 9));
+        assert!(!h.is_log_append_time());
+    }
+
     #[test]
     fn log_append_time_rewrite_keeps_crc_valid() {
-        let mut b = build_batch(&BatchSpec::new(2).timestamps(5));
-        set_base_offset(&mut b, 42);
-        set_log_append_time(&mut b, 777).unwrap();
-        let h = validate(&b).unwrap()[0];
+        let b = build_batch(&BatchSpec::new(2).timestamps(5));
+        let s = restamped(&b, 42, 3, Some(777));
+        let h = validate(&s).unwrap()[0];
         assert!(h.is_log_append_time());
         assert_eq!(h.max_timestamp, 777);
-        assert_eq!(h.base_offset, 42);
+        assert_eq!(h.base_timestamp, 5);
+        assert_eq!((h.base_offset, h.partition_leader_epoch), (42, 3));
+        // the records are untouched; the CRC is the one of the rewritten batch
+        assert_eq!(&s[HEADER_LEN..], &b[HEADER_LEN..]);
+        let mut whole = b.clone();
+        whole[21..23].copy_from_slice(&h.attributes.to_be_bytes());
+        whole[35..43].copy_from_slice(&777i64.to_be_bytes());
+        assert_eq!(h.crc, crc32c::crc32c(&whole[21..]));
+        assert!(matches!(
+            stamped_header(&b[..HEADER_LEN - 1], 0, 0, None),
+            Err(BatchError::Truncated { .. })
+        ));
     }
 
     #[test]

@@ -120,6 +120,12 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// file.delete.delay.ms (segments are deleted immediately; kept for DescribeConfigs)
     pub file_delete_delay_ms: i64,
+    /// message.timestamp.before.max.ms (checked by produce validation, CreateTime only)
+    pub timestamp_before_max_ms: i64,
+    /// message.timestamp.after.max.ms (checked by produce validation, CreateTime only)
+    pub timestamp_after_max_ms: i64,
+    /// min.insync.replicas (checked by acks=all produce, not by storage)
+    pub min_insync_replicas: i64,
 }
 
 impl Default for LogConfig {
@@ -135,6 +141,9 @@ impl Default for LogConfig {
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
             file_delete_delay_ms: 60_000,
+            timestamp_before_max_ms: i64::MAX,
+            timestamp_after_max_ms: 3_600_000,
+            min_insync_replicas: 1,
         }
     }
 }

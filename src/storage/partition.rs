@@ -8,14 +8,14 @@
 //! records, or read a clock (every time comes in as `now_ms`). Reads live in `read.rs`.
 
 use std::collections::BTreeMap;
+use std::io::IoSlice;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use bytes::BytesMut;
 use tokio::sync::watch;
 
-use super::batch::{self, ATTR_LOG_APPEND_TIME, BatchHeader};
+use super::batch::{self, ATTR_LOG_APPEND_TIME, BatchHeader, HEADER_LEN};
 use super::epoch::LeaderEpochCache;
 use super::error::StorageError;
 use super::producer::ProducerState;
@@ -216,20 +216,21 @@ impl PartitionLog {
     /// Appends validated v2 batches: assigns offsets, stamps the current leader epoch
     /// (the latest assigned one; with none, epoch 0 is recorded at the log start), applies
     /// LogAppendTime, checks idempotent-producer sequences, rolls if needed, writes and
-    /// indexes.
-    pub fn append(&self, batches: BytesMut, now_ms: i64) -> Result<AppendInfo, StorageError> {
+    /// indexes. `batches` is not modified: each batch's patched header is written from a
+    /// copy, followed by the batch's own records.
+    pub fn append(&self, batches: &[u8], now_ms: i64) -> Result<AppendInfo, StorageError> {
         self.append_with_epoch(batches, None, now_ms)
     }
 
     /// `append` with an explicit leader epoch (`None`: the latest assigned epoch, or 0).
     pub(super) fn append_with_epoch(
         &self,
-        mut batches: BytesMut,
+        batches: &[u8],
         leader_epoch: Option<i32>,
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
-        let walked = batch::walk_headers(&batches)?;
-        if walked.is_empty() {
+        let mut assigned = batch::walk_headers(batches)?;
+        if assigned.is_empty() {
             return Err(StorageError::InvalidRecord(
                 "append without record batches".into(),
             ));
@@ -238,10 +239,9 @@ impl PartitionLog {
         if inner.closed {
             return Err(StorageError::LogClosed(self.tp.to_string()));
         }
-        let config = inner.config.clone();
-        check_sizes(&walked, batches.len(), &config)?;
-        let headers: Vec<BatchHeader> = walked.iter().map(|(_, h)| *h).collect();
-        let log_append = config.timestamp_type == TimestampType::LogAppendTime;
+        check_sizes(&assigned, batches.len(), &inner.config)?;
+        let log_append = inner.config.timestamp_type == TimestampType::LogAppendTime;
+        let headers: Vec<BatchHeader> = assigned.iter().map(|(_, h)| *h).collect();
         if let Some(dup) = inner.producers.validate(&headers)? {
             return Ok(AppendInfo {
                 base_offset: dup.first_offset,
@@ -254,22 +254,31 @@ impl PartitionLog {
         let epoch = self.leader_epoch_for_append(&mut inner, leader_epoch)?;
         let first_offset = inner.next_offset;
         let mut next = first_offset;
-        let mut assigned = Vec::with_capacity(walked.len());
+        let mut stamped = Vec::with_capacity(assigned.len());
         let mut records = 0i64;
-        for (pos, mut h) in walked {
-            let bytes = &mut batches[pos..pos + h.total_size()];
-            batch::set_base_offset(bytes, next);
-            batch::set_partition_leader_epoch(bytes, epoch);
+        for (pos, h) in &mut assigned {
+            let bytes = &batches[*pos..*pos + h.total_size()];
+            stamped.push(batch::stamped_header(
+                bytes,
+                next,
+                epoch,
+                log_append.then_some(now_ms),
+            )?);
             h.base_offset = next;
             h.partition_leader_epoch = epoch;
             if log_append {
-                batch::set_log_append_time(bytes, now_ms)?;
                 h.attributes |= ATTR_LOG_APPEND_TIME;
                 h.max_timestamp = now_ms;
             }
             next = h.next_offset();
             records += i64::from(h.last_offset_delta) + 1;
-            assigned.push((pos, h));
+        }
+        let mut bufs: Vec<IoSlice<'_>> = Vec::with_capacity(2 * assigned.len());
+        for ((pos, h), header) in assigned.iter().zip(&stamped) {
+            bufs.push(IoSlice::new(header));
+            bufs.push(IoSlice::new(
+                &batches[pos + HEADER_LEN..pos + h.total_size()],
+            ));
         }
         let max_ts = assigned
             .iter()
@@ -277,19 +286,19 @@ impl PartitionLog {
             .max()
             .unwrap_or(-1);
         self.maybe_roll(&mut inner, batches.len() as u64, next - 1, max_ts, now_ms)?;
-        let interval = config.index_interval_bytes;
+        let interval = inner.config.index_interval_bytes;
         let active = inner
             .active_mut()
             .ok_or_else(|| missing_segment(&self.tp))?;
         active.created_ms.get_or_insert(now_ms);
-        active.append(&batches, &assigned, interval)?;
+        active.append(&mut bufs, &assigned, interval)?;
         inner.next_offset = next;
         inner.fix_high_watermark();
         for (_, h) in &assigned {
             inner.producers.apply(h, h.max_timestamp);
         }
         inner.unflushed_messages = inner.unflushed_messages.saturating_add(records);
-        if inner.unflushed_messages >= config.flush_messages {
+        if inner.unflushed_messages >= inner.config.flush_messages {
             self.flush_locked(&mut inner, now_ms)?;
         }
         let log_start_offset = inner.log_start;

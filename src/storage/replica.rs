@@ -8,7 +8,7 @@
 //! Must never: decide leadership or ISR (the replica manager does; storage trusts the
 //! epochs and offsets it is given once they are internally consistent), or read a clock.
 
-use bytes::BytesMut;
+use std::io::IoSlice;
 
 use super::AppendInfo;
 use super::batch::{self, BatchHeader};
@@ -128,7 +128,7 @@ impl PartitionLog {
     /// `leader_epoch` is older than the latest epoch of the log.
     pub fn append_as_leader(
         &self,
-        batches: BytesMut,
+        batches: &[u8],
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
@@ -148,10 +148,10 @@ impl PartitionLog {
     /// DeleteRecords) restarts at that batch's base offset, keeping its log start offset.
     pub fn append_as_follower(
         &self,
-        batches: BytesMut,
+        batches: &[u8],
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
-        let walked = check_follower_batches(&batches)?;
+        let walked = check_follower_batches(batches)?;
         let mut inner = self.lock();
         self.check_open(&inner)?;
         let first = walked[0].1;
@@ -243,7 +243,7 @@ impl PartitionLog {
             )));
         }
         active.created_ms.get_or_insert(now_ms);
-        active.append(bytes, chunk, interval)?;
+        active.append(&mut [IoSlice::new(bytes)], chunk, interval)?;
         inner.next_offset = last.next_offset();
         inner.fix_high_watermark();
         let mut epochs_changed = false;

@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
-
 use super::batch::{self, BatchHeader};
 use super::testutil::{BatchSpec, build_batch, simple};
 use super::{LogConfig, LogManager, PartitionLog, StorageError, TimestampType, TopicPartition};
@@ -21,7 +19,7 @@ pub(crate) fn open(dir: &std::path::Path, cfg: LogConfig) -> (LogManager, Arc<Pa
 }
 
 pub(crate) fn append(log: &PartitionLog, b: &[u8], now: i64) -> super::AppendInfo {
-    log.append(BytesMut::from(b), now).unwrap()
+    log.append(b, now).unwrap()
 }
 
 pub(crate) fn headers(bytes: &[u8]) -> Vec<BatchHeader> {
@@ -143,7 +141,7 @@ fn roll_by_size_and_reads_across_segments() {
     // too large for a segment / for max.message.bytes
     let big = build_batch(&BatchSpec::new(40));
     assert!(matches!(
-        log.append(BytesMut::from(&big[..]), 0),
+        log.append(&big, 0),
         Err(StorageError::RecordBatchTooLarge { .. })
     ));
     log.set_config(LogConfig {
@@ -151,7 +149,7 @@ fn roll_by_size_and_reads_across_segments() {
         ..LogConfig::default()
     });
     assert!(matches!(
-        log.append(BytesMut::from(&b[..]), 0),
+        log.append(&b, 0),
         Err(StorageError::RecordTooLarge { .. })
     ));
 }
@@ -301,6 +299,160 @@ fn log_append_time_rewrites_batches() {
     assert_eq!(log.offset_for_timestamp(100).unwrap(), Some((0, 123_456)));
 }
 
+/// The stored batches of a log, split.
+fn stored_batches(log: &PartitionLog) -> Vec<Vec<u8>> {
+    let all = log.read(0, usize::MAX, false, i64::MAX).unwrap();
+    let mut out = Vec::new();
+    let mut pos = 0;
+    for h in headers(&all) {
+        out.push(all[pos..pos + h.total_size()].to_vec());
+        pos += h.total_size();
+    }
+    out
+}
+
+#[test]
+fn log_append_time_gets_correct_crc_and_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        timestamp_type: TimestampType::LogAppendTime,
+        ..LogConfig::default()
+    };
+    let (_m, log) = open(dir.path(), cfg);
+    let first = build_batch(&BatchSpec::new(2).timestamps(10).producer(5, 0, 0));
+    let mut two = build_batch(&BatchSpec::new(3).timestamps(20).codec(1));
+    two.extend_from_slice(&simple(1, 30));
+    let info = log.append_as_leader(&first, 4, 1_000).unwrap();
+    assert_eq!((info.base_offset, info.last_offset), (0, 1));
+    assert_eq!(info.log_append_time, 1_000);
+    let info = log.append_as_leader(&two, 4, 2_000).unwrap();
+    assert_eq!((info.base_offset, info.last_offset), (2, 5));
+    // a retried duplicate answers with the append time of the original
+    let dup = log.append_as_leader(&first, 4, 3_000).unwrap();
+    assert!(dup.duplicate);
+    assert_eq!(dup.log_append_time, 1_000);
+
+    let sent = [
+        first,
+        two[..headers(&two)[0].total_size()].to_vec(),
+        simple(1, 30),
+    ];
+    let stored = stored_batches(&log);
+    assert_eq!(stored.len(), 3);
+    for ((bytes, original), (base, now)) in
+        stored
+            .iter()
+            .zip(&sent)
+            .zip([(0, 1_000), (2, 2_000), (5, 2_000)])
+    {
+        let h = batch::validate(bytes).unwrap()[0]; // CRC-32C valid
+        let o = BatchHeader::parse(original).unwrap();
+        assert!(h.is_log_append_time());
+        assert_eq!(h.attributes, o.attributes | batch::ATTR_LOG_APPEND_TIME);
+        assert_eq!((h.base_offset, h.partition_leader_epoch), (base, 4));
+        assert_eq!(h.max_timestamp, now);
+        assert_eq!(h.base_timestamp, o.base_timestamp);
+        assert_ne!(h.crc, o.crc);
+        // the records themselves are the producer's
+        assert_eq!(bytes[batch::HEADER_LEN..], original[batch::HEADER_LEN..]);
+    }
+}
+
+#[test]
+fn create_time_append_writes_the_producers_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_m, log) = open(dir.path(), LogConfig::default());
+    let sent = [
+        build_batch(&BatchSpec::new(3).timestamps(10).producer(9, 2, 0)),
+        build_batch(&BatchSpec::new(2).timestamps(5).codec(4)),
+        simple(1, 7),
+    ];
+    log.append_as_leader(&sent[0], 3, 0).unwrap();
+    let mut rest = sent[1].clone();
+    rest.extend_from_slice(&sent[2]);
+    let info = log.append_as_leader(&rest, 3, 0).unwrap();
+    assert_eq!((info.base_offset, info.last_offset), (3, 5));
+    let stored = stored_batches(&log);
+    assert_eq!(stored.len(), 3);
+    for ((bytes, original), base) in stored.iter().zip(&sent).zip([0i64, 3, 5]) {
+        assert_eq!(bytes.len(), original.len());
+        assert_eq!(bytes[0..8], base.to_be_bytes());
+        assert_eq!(bytes[8..12], original[8..12]);
+        assert_eq!(bytes[12..16], 3i32.to_be_bytes());
+        assert_eq!(bytes[16..], original[16..]);
+    }
+}
+
+#[test]
+fn append_of_more_batches_than_one_vectored_write_takes() {
+    // two buffers per batch: 600 batches need more than IOV_MAX (1024) of them
+    let dir = tempfile::tempdir().unwrap();
+    let (_m, log) = open(dir.path(), LogConfig::default());
+    let mut many = Vec::new();
+    for i in 0..600 {
+        many.extend_from_slice(&simple(1 + i % 3, i as i64));
+    }
+    let info = append(&log, &many, 0);
+    let stored = log.read(0, usize::MAX, false, i64::MAX).unwrap();
+    assert_eq!(stored.len(), many.len());
+    let hs = headers(&stored);
+    assert_eq!(hs.len(), 600);
+    assert_eq!(info.last_offset, hs[599].last_offset());
+    assert!(
+        hs.windows(2)
+            .all(|w| w[1].base_offset == w[0].next_offset())
+    );
+}
+
+#[test]
+fn failed_write_leaves_log_and_producer_state_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_m, log) = open(dir.path(), LogConfig::default());
+    append(&log, &simple(2, 0), 0);
+    let size = log.size_bytes();
+    // swap the active segment's file for a read-only handle: the write fails
+    let path = log.lock().active().unwrap().log_path.clone();
+    let writable = {
+        let mut inner = log.lock();
+        let seg = inner.segments.values_mut().next_back().unwrap();
+        let ro = std::fs::File::open(&path).unwrap();
+        std::mem::replace(&mut seg.file, Arc::new(ro))
+    };
+    let b = build_batch(&BatchSpec::new(3).producer(11, 0, 0));
+    assert!(matches!(log.append(&b, 0), Err(StorageError::IoAt { .. })));
+    assert_eq!((log.log_end_offset(), log.size_bytes()), (2, size));
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
+    {
+        let mut inner = log.lock();
+        inner.segments.values_mut().next_back().unwrap().file = writable;
+    }
+    // the batch was never recorded: the retry is appended, not answered as a duplicate
+    let info = append(&log, &b, 0);
+    assert!(!info.duplicate);
+    assert_eq!((info.base_offset, info.last_offset), (2, 4));
+    assert_eq!(
+        headers(&log.read(0, 1 << 20, false, i64::MAX).unwrap()).len(),
+        2
+    );
+}
+
+#[test]
+fn produce_limits_follow_config_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, log) = open(dir.path(), LogConfig::default());
+    assert_eq!(log.config().min_insync_replicas, 1);
+    m.update_config(
+        "my-topic",
+        LogConfig {
+            min_insync_replicas: 2,
+            timestamp_after_max_ms: 5,
+            ..LogConfig::default()
+        },
+    );
+    let c = log.config();
+    assert_eq!((c.min_insync_replicas, c.timestamp_after_max_ms), (2, 5));
+}
+
 #[test]
 fn retention_by_time_and_size() {
     let dir = tempfile::tempdir().unwrap();
@@ -377,19 +529,19 @@ fn idempotent_producer() {
     assert_eq!(log.log_end_offset(), 6);
     let gap = build_batch(&BatchSpec::new(1).producer(7, 0, 9));
     assert!(matches!(
-        log.append(BytesMut::from(&gap[..]), 0),
+        log.append(&gap, 0),
         Err(StorageError::OutOfOrderSequence { .. })
     ));
     let bump_bad = build_batch(&BatchSpec::new(1).producer(7, 1, 5));
     assert!(matches!(
-        log.append(BytesMut::from(&bump_bad[..]), 0),
+        log.append(&bump_bad, 0),
         Err(StorageError::OutOfOrderSequence { .. })
     ));
     let bump = build_batch(&BatchSpec::new(1).producer(7, 1, 0));
     assert_eq!(append(&log, &bump, 0).base_offset, 6);
     let old = build_batch(&BatchSpec::new(1).producer(7, 0, 5));
     assert!(matches!(
-        log.append(BytesMut::from(&old[..]), 0),
+        log.append(&old, 0),
         Err(StorageError::InvalidProducerEpoch { .. })
     ));
     assert_eq!(log.log_end_offset(), 7);
@@ -408,7 +560,7 @@ fn closed_after_delete() {
     assert!(m.get(&tp()).is_none());
     assert!(!dir.path().join("my-topic-0").exists());
     assert!(matches!(
-        log.append(BytesMut::from(&simple(1, 0)[..]), 0),
+        log.append(&simple(1, 0), 0),
         Err(StorageError::LogClosed(_))
     ));
     assert!(

@@ -4,8 +4,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use bytes::BytesMut;
-
 use super::manager::CLEAN_SHUTDOWN_FILE;
 use super::tests_log::{append, headers, open, tp};
 use super::testutil::{BatchSpec, build_batch, simple};
@@ -48,7 +46,7 @@ fn clean_restart_keeps_data_and_indexes() {
     let time_before = fs::read(seg_file(dir.path(), 90, "timeindex")).unwrap();
     assert_eq!(time_before, [0, 0, 0, 0, 0, 0, 3, 141, 0, 0, 0, 9]);
     assert!(dir.path().join(CLEAN_SHUTDOWN_FILE).exists());
-    assert!(log.append(BytesMut::from(&simple(1, 0)[..]), 0).is_err());
+    assert!(log.append(&simple(1, 0), 0).is_err());
     let rp = fs::read_to_string(dir.path().join("recovery-point-offset-checkpoint")).unwrap();
     assert_eq!(rp, "0\n1\nmy-topic 0 100\n");
     drop((m, log));
@@ -190,12 +188,12 @@ fn producer_state_survives_restart() {
     assert_eq!((dup.base_offset, dup.last_offset), (3, 5));
     let gap = build_batch(&BatchSpec::new(1).producer(42, 2, 7));
     assert!(matches!(
-        log.append(BytesMut::from(&gap[..]), 0),
+        log.append(&gap, 0),
         Err(StorageError::OutOfOrderSequence { .. })
     ));
     let old = build_batch(&BatchSpec::new(1).producer(42, 1, 6));
     assert!(matches!(
-        log.append(BytesMut::from(&old[..]), 0),
+        log.append(&old, 0),
         Err(StorageError::InvalidProducerEpoch { .. })
     ));
     assert_eq!(

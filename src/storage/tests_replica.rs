@@ -6,8 +6,6 @@ use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::BytesMut;
-
 use super::tests_log::{append, headers, open, tp};
 use super::testutil::{BatchSpec, build_batch, simple};
 use super::{
@@ -43,7 +41,7 @@ fn all(log: &PartitionLog) -> bytes::Bytes {
 }
 
 fn leader_append(log: &PartitionLog, b: &[u8], epoch: i32) -> super::AppendInfo {
-    log.append_as_leader(BytesMut::from(b), epoch, 0).unwrap()
+    log.append_as_leader(b, epoch, 0).unwrap()
 }
 
 /// A leader log with 10-record batches: epoch 1 for offsets 0..30, epoch 3 for 30..50,
@@ -70,7 +68,7 @@ fn replicate(leader: &PartitionLog, f: &PartitionLog) {
         let chunk = leader
             .read(f.log_end_offset(), 1 << 20, true, i64::MAX)
             .unwrap();
-        f.append_as_follower(BytesMut::from(&chunk[..]), 0).unwrap();
+        f.append_as_follower(&chunk, 0).unwrap();
     }
 }
 
@@ -83,14 +81,14 @@ fn epoch_is_stamped_with_valid_crc_and_cached() {
     append(&log, &simple(3, 0), 0);
     // the broker's own batches carry -1 and get stamped too
     let own = builder::build_batch(&[(Some(b"k"), Some(b"v"))], 5);
-    log.append(own, 0).unwrap();
+    log.append(&own, 0).unwrap();
     assert_eq!(entries(&log), vec![(0, 0)]);
     log.assign_epoch(3, log.log_end_offset()).unwrap();
     append(&log, &simple(2, 0), 0); // `append` uses the latest epoch
     leader_append(&log, &simple(2, 0), 3);
     leader_append(&log, &simple(2, 0), 5); // a new epoch is recorded at the log end
     assert!(matches!(
-        log.append_as_leader(BytesMut::from(&simple(1, 0)[..]), 4, 0),
+        log.append_as_leader(&simple(1, 0), 4, 0),
         Err(StorageError::InvalidRecord(_))
     ));
     assert!(log.assign_epoch(-1, 0).is_err());
@@ -142,7 +140,7 @@ fn follower_append_keeps_offsets_epochs_and_producer_state() {
     // not at the log end: refused with the offsets involved
     let again = leader.read(50, 1 << 20, true, i64::MAX).unwrap();
     assert!(matches!(
-        f.append_as_follower(BytesMut::from(&again[..]), 0),
+        f.append_as_follower(&again, 0),
         Err(StorageError::OffsetOutOfRange {
             offset: 50,
             log_end_offset: 64,
@@ -153,7 +151,7 @@ fn follower_append_keeps_offsets_epochs_and_producer_state() {
     let mut twice = build_batch(&BatchSpec::new(2).base_offset(64));
     twice.extend_from_slice(&build_batch(&BatchSpec::new(2).base_offset(65)));
     assert!(matches!(
-        f.append_as_follower(BytesMut::from(&twice[..]), 0),
+        f.append_as_follower(&twice, 0),
         Err(StorageError::InvalidRecord(_))
     ));
     // the CRC is checked
@@ -161,24 +159,21 @@ fn follower_append_keeps_offsets_epochs_and_producer_state() {
     let last = bad.len() - 1;
     bad[last] ^= 1;
     assert!(matches!(
-        f.append_as_follower(BytesMut::from(&bad[..]), 0),
+        f.append_as_follower(&bad, 0),
         Err(StorageError::CorruptBatch(_))
     ));
     assert_eq!(f.log_end_offset(), 64);
     // producer state came along: after a leader change the producer continues at seq 4
     // and a retry of the replicated batch is a duplicate
     f.assign_epoch(6, 64).unwrap();
-    let dup = f.append(BytesMut::from(&pid[..]), 0).unwrap();
+    let dup = f.append(&pid, 0).unwrap();
     assert!(dup.duplicate);
     assert_eq!((dup.base_offset, dup.last_offset), (60, 63));
     let next = build_batch(&BatchSpec::new(1).producer(7, 0, 4));
     assert_eq!(append(&f, &next, 0).base_offset, 64);
     assert!(
-        f.append(
-            BytesMut::from(&build_batch(&BatchSpec::new(1).producer(7, 0, 9))[..]),
-            0
-        )
-        .is_err()
+        f.append(&build_batch(&BatchSpec::new(1).producer(7, 0, 9)), 0)
+            .is_err()
     );
     assert_eq!(
         headers(&f.read(64, 1000, true, i64::MAX).unwrap())[0].partition_leader_epoch,
@@ -308,7 +303,7 @@ fn truncate_fully_and_mid_batch_restart() {
     assert_eq!(files, vec!["00000000000000000100.log"]);
     let mut b = build_batch(&BatchSpec::new(5).base_offset(100));
     batch::set_partition_leader_epoch(&mut b, 9);
-    f.append_as_follower(BytesMut::from(&b[..]), 0).unwrap();
+    f.append_as_follower(&b, 0).unwrap();
     assert_eq!(entries(&f), vec![(9, 100)]);
     // truncating below the first segment also restarts the log
     assert_eq!(f.truncate_to(50).unwrap(), 50);
@@ -319,7 +314,7 @@ fn truncate_fully_and_mid_batch_restart() {
     f.truncate_fully_and_start_at(33).unwrap();
     let chunk = leader.read(33, 1 << 20, true, i64::MAX).unwrap();
     assert_eq!(headers(&chunk)[0].base_offset, 30);
-    f.append_as_follower(BytesMut::from(&chunk[..]), 0).unwrap();
+    f.append_as_follower(&chunk, 0).unwrap();
     assert_eq!(f.log_start_offset(), 33);
     assert_eq!(
         f.lock().segments.keys().copied().collect::<Vec<_>>(),
@@ -556,9 +551,9 @@ fn legacy_logs_without_epochs() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = LogConfig::default();
     let (m, log) = open(dir.path(), cfg.clone());
-    let mut b = BytesMut::from(&simple(3, 0)[..]);
+    let mut b = simple(3, 0);
     batch::set_partition_leader_epoch(&mut b, -1);
-    log.append_as_follower(b, 0).unwrap();
+    log.append_as_follower(&b, 0).unwrap();
     assert!(log.leader_epoch_entries().is_empty());
     m.shutdown().unwrap();
     drop((m, log));
