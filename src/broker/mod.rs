@@ -18,7 +18,7 @@ pub use topics::{NewTopic, TopicError};
 use crate::config::BrokerConfig;
 use crate::controller::meta_properties::MetaPropertiesError;
 use crate::controller::quorum::{BrokerInfo, QuorumError};
-use crate::controller::{Metadata, MetadataError, TopicMeta};
+use crate::controller::{Metadata, MetadataError};
 use crate::coordinator::GroupCoordinator;
 use crate::replication::manager::{ReplicaError, ReplicaManager};
 use crate::storage::{LogManager, PartitionLog, StorageError};
@@ -109,11 +109,6 @@ impl Broker {
             .topics
             .get(topic)
             .is_some_and(|t| partition >= 0 && (partition as usize) < t.partitions.len())
-    }
-
-    /// The storage configuration of a topic.
-    pub fn log_config(&self, meta: &TopicMeta) -> crate::storage::LogConfig {
-        crate::config::topic::log_config(&self.config, &meta.configs)
     }
 }
 
