@@ -184,6 +184,11 @@ stop_sampler() { stop_pid "$SAMPLER_PID"; SAMPLER_PID=""; cat "$WORK/rss.max"; }
 # ---------------------------------------------------------------- scenarios
 acks_name() { [[ $1 == -1 ]] && echo all || echo "$1"; }
 
+# Every scenario starts with no dirty pages left by the one before: without this, the
+# gigabytes of earlier scenarios cross vm.dirty_background_ratio and later scenarios
+# measure the disk's write-back instead of the broker. Not timed.
+settle() { sync; }
+
 # run_produce BROKER SIZE ACKS PARTS RUN [tuned]
 run_produce() {
   local broker=$1 size=$2 acks=$3 parts=$4 run=$5 tuned=${6:-} out line delivered failed rate
@@ -193,6 +198,7 @@ run_produce() {
   ((parts == 1)) && args+=(-p 0)
   [[ -n $tuned ]] && args+=("${TUNED[@]}")
   local c0=0 c1 rss
+  settle
   if [[ $broker == mock ]]; then
     args+=(-X test.mock.num.brokers=1)
   else
@@ -313,9 +319,12 @@ bench_broker() { # vltava | tansu
     done
     if [[ $broker == vltava ]]; then
       # The machine's ceiling for the 1 KiB rows: filling fresh page-cache pages.
+      settle
       record machine page_cache_write_mb_s "$run" "$("${TOOL[@]}" write-speed "$LOGS" $((COUNT * 1024)))"
     fi
+    settle
     run_consume "$broker" "$run"
+    settle
     run_latency "$broker" "$run"
     record "$broker" rss_hwm_mb "$run" "$(awk -v k="$(status_kb "$BROKER_PID" VmHWM)" 'BEGIN{printf "%.1f", k/1024}')"
     stop_broker
