@@ -119,7 +119,8 @@ async fn write_responses(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>, pe
     while let Some(outcome) = rx.recv().await {
         match outcome {
             Outcome::Respond(frame) => {
-                if write_frame(&mut wr, &frame).await.is_err() {
+                if let Err(e) = write_frame(&mut wr, &frame).await {
+                    log::info!("closing connection from {peer}: cannot send a response: {e}");
                     break;
                 }
             }

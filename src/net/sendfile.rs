@@ -21,6 +21,7 @@ pub(super) async fn send(wr: &mut BufWriter<OwnedWriteHalf>, slice: &FileSlice) 
     let file = slice.file().as_raw_fd();
     let mut offset = libc::off_t::try_from(slice.position())
         .map_err(|_| io::Error::other("file position out of range"))?;
+    let start = offset;
     let end = offset + slice.len() as libc::off_t;
     while offset < end {
         sock.writable().await?;
@@ -46,6 +47,21 @@ pub(super) async fn send(wr: &mut BufWriter<OwnedWriteHalf>, slice: &FileSlice) 
             Err(e)
                 if e.kind() == io::ErrorKind::WouldBlock
                     || e.kind() == io::ErrorKind::Interrupted => {}
+            // A file system or socket that cannot sendfile: copy instead, if nothing of
+            // the slice was sent yet (otherwise the framing is already committed).
+            Err(e)
+                if offset == start
+                    && matches!(
+                        e.raw_os_error(),
+                        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+                    ) =>
+            {
+                log::warn!(
+                    "sendfile from {} failed ({e}); copying",
+                    slice.path().display()
+                );
+                return copy(wr, slice).await;
+            }
             Err(e) => return Err(e),
         }
     }
@@ -54,6 +70,11 @@ pub(super) async fn send(wr: &mut BufWriter<OwnedWriteHalf>, slice: &FileSlice) 
 
 #[cfg(not(target_os = "linux"))]
 pub(super) async fn send(wr: &mut BufWriter<OwnedWriteHalf>, slice: &FileSlice) -> io::Result<()> {
+    copy(wr, slice).await
+}
+
+/// Reads the slice and writes it (an error if the file no longer holds all of it).
+async fn copy(wr: &mut BufWriter<OwnedWriteHalf>, slice: &FileSlice) -> io::Result<()> {
     let bytes = slice.read().map_err(io::Error::other)?;
     wr.write_all(&bytes).await
 }

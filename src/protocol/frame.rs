@@ -18,7 +18,9 @@ use kafka_protocol::messages::{ApiKey, ResponseHeader};
 use kafka_protocol::protocol::Encodable;
 use kafka_protocol::protocol::buf::ByteBufMut;
 
-use crate::storage::{FileSlice, StorageError};
+use crate::storage::FileSlice;
+#[cfg(test)]
+use crate::storage::StorageError;
 
 /// Longest slice sent from its file; longer ones are read into memory by the caller.
 const MAX_FILE_PART: usize = 64 << 20;
@@ -60,6 +62,7 @@ impl Frame {
     }
 
     /// The whole frame in memory, file parts read.
+    #[cfg(test)]
     pub fn to_bytes(&self) -> Result<Bytes, StorageError> {
         if let [Part::Bytes(b)] = self.parts.as_slice() {
             return Ok(b.clone());
@@ -152,6 +155,11 @@ impl FrameBuf {
     fn finish(mut self) -> Result<Frame, String> {
         if let Some(e) = self.error {
             return Err(e);
+        }
+        // Each placeholder must have been encoded exactly once, whole: anything else
+        // means a placeholder was sliced or dropped, and bytes would go astray.
+        if let Some(k) = self.files.iter().position(Option::is_some) {
+            return Err(format!("file slice {k} was not encoded"));
         }
         if !self.cur.is_empty() || self.parts.is_empty() {
             self.done += self.cur.len();
@@ -338,6 +346,24 @@ mod tests {
             assert_eq!(frame.len(), expected.len());
             assert_eq!(frame.to_bytes().unwrap(), expected, "v{version}");
         }
+    }
+
+    #[test]
+    fn a_placeholder_sliced_or_left_out_fails_the_encoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        std::fs::write(&path, vec![1u8; 1000]).unwrap();
+        let file = Arc::new(std::fs::File::open(&path).unwrap());
+        let slice = || FileSlice::new(file.clone(), path.clone(), 0, 100);
+        let mut files = FileParts::default();
+        let a = files.add(slice()).unwrap();
+        let _b = files.add(slice()).unwrap();
+        let left_out = response(vec![a.clone()]);
+        assert!(encode_response_frame(ApiKey::Fetch, 12, 1, &left_out, files).is_err());
+        let mut files = FileParts::default();
+        let a = files.add(slice()).unwrap();
+        let sliced = response(vec![a.slice(1..)]);
+        assert!(encode_response_frame(ApiKey::Fetch, 12, 1, &sliced, files).is_err());
     }
 
     #[test]

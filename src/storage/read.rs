@@ -62,11 +62,17 @@ impl FileSlice {
         &self.path
     }
 
-    /// Reads the slice into memory.
+    /// Reads the slice into memory; a file that no longer holds all of it is an error.
     pub fn read(&self) -> Result<Bytes, StorageError> {
         let mut buf = vec![0u8; self.len];
         let n = pread_upto(&self.file, &mut buf, self.position).at(&self.path)?;
-        buf.truncate(n);
+        if n < self.len {
+            let short = std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("{} of {} bytes at {}", n, self.len, self.position),
+            );
+            return Err(short).at(&self.path);
+        }
         Ok(Bytes::from(buf))
     }
 }
@@ -169,6 +175,7 @@ impl PartitionLog {
                 inner
                     .segments
                     .get(&view.base)
+                    .filter(|s| s.is_file(&view.file))
                     .map_or(0, |s| s.boundary_before(limit, max_offset))
             };
             let mut end = hint.max(pos).min(view.size);
@@ -182,7 +189,7 @@ impl PartitionLog {
             }
             end
         };
-        (end > pos).then(|| FileSlice::new(view.file, view.path, pos, (end - pos) as usize))
+        (end > pos).then(|| view.slice(pos, (end - pos) as usize))
     }
 
     /// First record with timestamp >= `ts` at or after the log start: `(offset, timestamp)`.
@@ -254,7 +261,7 @@ fn first_record(
     h: &BatchHeader,
     pred: impl Fn(i64, i64) -> bool,
 ) -> Result<Option<(i64, i64)>, StorageError> {
-    let bytes = view.read_bytes(pos, h.total_size())?;
+    let bytes = view.slice(pos, h.total_size()).read()?;
     for rec in RecordIter::new(&bytes)? {
         let (offset, ts) = rec?;
         if pred(offset, ts) {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use super::batch::{BatchHeader, HEADER_LEN};
 use super::error::{IoContext, StorageError};
 use super::index::{Index, OffsetEntry, TimeEntry};
+use super::read::FileSlice;
 
 /// `<20-digit base offset>.<ext>` inside `dir`.
 pub(crate) fn segment_path(dir: &Path, base: i64, ext: &str) -> PathBuf {
@@ -295,6 +296,11 @@ impl Segment {
         Ok(())
     }
 
+    /// Whether this segment writes to `file` (not a later segment with the same base).
+    pub fn is_file(&self, file: &Arc<File>) -> bool {
+        Arc::ptr_eq(&self.file, file)
+    }
+
     /// A read-only view for I/O outside the partition lock.
     pub fn view(&self) -> SegmentView {
         SegmentView {
@@ -314,7 +320,8 @@ impl Segment {
     }
 
     /// Start of the last indexed batch at or before position `limit` whose last offset is
-    /// at most `max_offset` (0 when none): every batch before it ends by `limit` and
+    /// at most `max_offset` (0 when none; `max_offset` itself is an exclusive bound for
+    /// the read, and that batch is still checked by the caller): every batch before it ends by `limit` and
     /// lies below `max_offset`. Index entries map a batch's last offset to its start.
     pub fn boundary_before(&self, limit: u64, max_offset: i64) -> u64 {
         self.offset_index
@@ -375,13 +382,9 @@ impl SegmentView {
         Ok(None)
     }
 
-    /// Reads `len` bytes at `pos` (clamped to the committed size).
-    pub fn read_bytes(&self, pos: u64, len: usize) -> Result<Vec<u8>, StorageError> {
-        let len = len.min(self.size.saturating_sub(pos) as usize);
-        let mut buf = vec![0u8; len];
-        let n = pread_upto(&self.file, &mut buf, pos).at(&self.path)?;
-        buf.truncate(n);
-        Ok(buf)
+    /// The `len` bytes at `pos`, not read.
+    pub fn slice(&self, pos: u64, len: usize) -> FileSlice {
+        FileSlice::new(Arc::clone(&self.file), self.path.clone(), pos, len)
     }
 }
 

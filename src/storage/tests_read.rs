@@ -106,4 +106,12 @@ fn a_slice_reads_back_the_bytes_it_covers() {
     assert_eq!(start, BatchHeader::parse(&all).unwrap().total_size());
     assert_eq!(slice.read().unwrap(), all.slice(start..start + slice.len()));
     assert!(log.read_slice(100, 2000, true, i64::MAX).unwrap().is_none());
+    // A slice past the end of its file (a truncated log) does not read short.
+    let past = super::FileSlice::new(
+        std::sync::Arc::new(std::fs::File::open(slice.path()).unwrap()),
+        slice.path().to_path_buf(),
+        all.len() as u64 - 10,
+        20,
+    );
+    assert!(past.read().is_err());
 }
