@@ -141,13 +141,17 @@ pub async fn handle(
             || msg.max_wait_ms <= 0
             || !purgatory::wait_any(&mut watches, deadline).await;
         if done || Instant::now() >= deadline {
-            let names: Vec<String> = topics
-                .iter()
-                .map(|(n, _)| n.0.as_str().to_string())
-                .collect();
-            let ids: Vec<Uuid> = topics.iter().map(|(_, id)| *id).collect();
+            // Only from v12 do answers name leaders: keep the topics' names and ids then.
+            let named = (v >= 12).then(|| {
+                let names: Vec<String> = topics
+                    .iter()
+                    .map(|(n, _)| n.0.as_str().to_string())
+                    .collect();
+                let ids: Vec<Uuid> = topics.iter().map(|(_, id)| *id).collect();
+                (names, ids)
+            });
             let mut resp = build(v, topics, partitions);
-            if v >= 12 {
+            if let Some((names, ids)) = named {
                 name_current_leaders(broker, &mut resp, &names, &ids, v);
             }
             return (resp, files);

@@ -320,9 +320,10 @@ impl Segment {
     }
 
     /// Start of the last indexed batch at or before position `limit` whose last offset is
-    /// at most `max_offset` (0 when none; `max_offset` itself is an exclusive bound for
-    /// the read, and that batch is still checked by the caller): every batch before it ends by `limit` and
-    /// lies below `max_offset`. Index entries map a batch's last offset to its start.
+    /// at most `max_offset` (0 when none). Every batch before it ends by `limit` and lies
+    /// below `max_offset`; that batch itself may end at `max_offset` (an exclusive bound
+    /// for the read), so the caller still checks it. Index entries map a batch's last
+    /// offset to its start.
     pub fn boundary_before(&self, limit: u64, max_offset: i64) -> u64 {
         self.offset_index
             .lookup_within(limit, max_offset.saturating_sub(self.base))
