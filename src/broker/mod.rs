@@ -119,3 +119,25 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// A one-node broker on `log_dir` (a quorum of one, no listener, no background tasks),
+/// for tests that drive `handlers::dispatch` or a connection directly.
+#[cfg(test)]
+pub(crate) async fn open_for_test(log_dir: &std::path::Path) -> Arc<Broker> {
+    let config = BrokerConfig::load(
+        None,
+        &[
+            format!("log.dirs={}", log_dir.display()),
+            "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
+        ],
+    )
+    .expect("test config");
+    let endpoint = Endpoint {
+        listener: "PLAINTEXT".into(),
+        host: "127.0.0.1".into(),
+        port: 9092,
+    };
+    startup::open(config, vec![endpoint])
+        .await
+        .expect("open test broker")
+}

@@ -114,9 +114,17 @@ impl BrokerClient {
                     reason: format!("negative frame size {len}"),
                 });
             }
-            let mut frame = BytesMut::zeroed(len as usize);
-            self.stream.read_exact(&mut frame).await.map_err(io)?;
-            Ok(frame.freeze())
+            // The buffer grows with the bytes that arrive, not with what the peer declares.
+            let mut frame = Vec::with_capacity((len as usize).min(64 * 1024));
+            (&mut self.stream)
+                .take(len as u64)
+                .read_to_end(&mut frame)
+                .await
+                .map_err(io)?;
+            if frame.len() != len as usize {
+                return Err(io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+            Ok(Bytes::from(frame))
         };
         let mut frame: Bytes = tokio::time::timeout(deadline, exchange)
             .await
@@ -148,5 +156,66 @@ impl BrokerClient {
             );
         }
         Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A peer that reads one request and answers with `answer(correlation id)`, then closes.
+    async fn peer(answer: fn(i32) -> Vec<u8>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let len = s.read_i32().await.unwrap();
+            let mut req = vec![0; len as usize];
+            s.read_exact(&mut req).await.unwrap();
+            let correlation = i32::from_be_bytes([req[4], req[5], req[6], req[7]]);
+            s.write_all(&answer(correlation)).await.unwrap();
+        });
+        addr
+    }
+
+    async fn api_versions(addr: &str) -> Result<ApiVersionsResponse, ClientError> {
+        let mut c = BrokerClient::connect(addr, "t", Duration::from_secs(10))
+            .await
+            .unwrap();
+        let req = ApiVersionsRequest::default();
+        c.send(ApiKey::ApiVersions, 0, &req, Duration::ZERO).await
+    }
+
+    #[tokio::test]
+    async fn a_response_shorter_than_declared_is_an_io_error() {
+        // Declares i32::MAX bytes and sends 8: an error, not a 2 GiB allocation.
+        let addr = peer(|c| {
+            let mut b = i32::MAX.to_be_bytes().to_vec();
+            b.extend_from_slice(&c.to_be_bytes());
+            b.extend_from_slice(&[0, 0, 0, 0]);
+            b
+        })
+        .await;
+        match api_versions(&addr).await {
+            Err(ClientError::Io { source, .. }) => {
+                assert_eq!(source.kind(), std::io::ErrorKind::UnexpectedEof)
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // A whole response still reads.
+        let addr = peer(|c| {
+            let mut body = BytesMut::new();
+            body.put_i32(c);
+            ApiVersionsResponse::default().encode(&mut body, 0).unwrap();
+            let mut b = (body.len() as i32).to_be_bytes().to_vec();
+            b.extend_from_slice(&body);
+            b
+        })
+        .await;
+        assert_eq!(api_versions(&addr).await.unwrap().error_code, 0);
     }
 }

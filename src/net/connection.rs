@@ -148,3 +148,119 @@ async fn write_frame(wr: &mut BufWriter<OwnedWriteHalf>, frame: &Frame) -> std::
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use bytes::{BufMut, Bytes};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// Every Info-or-above log line of the test process (the lib tests share one logger).
+    static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    struct Capture;
+
+    impl log::Log for Capture {
+        fn enabled(&self, m: &log::Metadata) -> bool {
+            m.level() <= log::Level::Info
+        }
+        fn log(&self, r: &log::Record) {
+            if self.enabled(r.metadata()) {
+                LINES.lock().unwrap().push(r.args().to_string());
+            }
+        }
+        fn flush(&self) {}
+    }
+
+    static CAPTURE: Capture = Capture;
+
+    /// Issue 14's request: Metadata v4 declaring a billion topics, 50 bytes with the prefix.
+    fn billion_topics() -> Bytes {
+        let mut f = BytesMut::new();
+        f.put_i16(3);
+        f.put_i16(4);
+        f.put_i32(7);
+        f.put_i16(1);
+        f.put_u8(b't');
+        f.put_u32(1_000_000_000);
+        f.put_bytes(0, 31);
+        f.freeze()
+    }
+
+    async fn send(c: &mut TcpStream, frame: &[u8]) {
+        c.write_all(&(frame.len() as i32).to_be_bytes())
+            .await
+            .unwrap();
+        c.write_all(frame).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn undecodable_request_closes_the_connection_with_a_log_line() {
+        let _ = log::set_logger(&CAPTURE);
+        log::set_max_level(log::LevelFilter::Info);
+        let dir = tempfile::tempdir().unwrap();
+        let broker = crate::broker::open_for_test(dir.path()).await;
+
+        let request = protocol::parse_request(billion_topics()).unwrap();
+        match handlers::dispatch(&broker, request).await {
+            Outcome::Close(reason) => assert!(
+                reason.starts_with("malformed Metadata v4 request")
+                    && reason.contains("Tried to allocate a collection of size 1000000000"),
+                "{reason}"
+            ),
+            other => panic!("{other:?}"),
+        }
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_stop_tx, stop_rx) = watch::channel(false);
+        let accept = {
+            let broker = broker.clone();
+            tokio::spawn(async move {
+                loop {
+                    let (stream, peer) = listener.accept().await.unwrap();
+                    tokio::spawn(run(broker.clone(), stream, peer, stop_rx.clone()));
+                }
+            })
+        };
+
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        let local = c.local_addr().unwrap();
+        send(&mut c, &billion_topics()).await;
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut rest))
+            .await
+            .expect("the broker closes the connection")
+            .unwrap();
+        assert!(rest.is_empty(), "no response to a malformed request");
+        let want = format!("closing connection from {local}: malformed Metadata v4 request");
+        assert!(
+            LINES
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.starts_with(&want) && l.contains("Tried to allocate")),
+            "no log line starting with {want:?}"
+        );
+
+        // The broker still serves: ApiVersions v0 on a new connection.
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        send(&mut c, &[0, 18, 0, 0, 0, 0, 0, 9, 0, 1, b't']).await;
+        let answer = async {
+            let len = c.read_i32().await.unwrap();
+            let mut body = vec![0; len as usize];
+            c.read_exact(&mut body).await.unwrap();
+            body
+        };
+        let body = tokio::time::timeout(Duration::from_secs(10), answer)
+            .await
+            .expect("an ApiVersions answer");
+        assert_eq!(body[..4], 9i32.to_be_bytes(), "correlation id");
+        assert_eq!(body[4..6], 0i16.to_be_bytes(), "error code");
+        accept.abort();
+    }
+}

@@ -9,6 +9,9 @@ pub mod errors;
 pub mod frame;
 pub mod validate;
 
+#[cfg(test)]
+mod decode_tests;
+
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};

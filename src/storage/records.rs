@@ -3,14 +3,17 @@
 //!
 //! Owns: varint decoding and decompression for timestamp lookups (ListOffsets).
 //! Must never: be used on the produce or fetch hot path, buffer a whole decompressed
-//! batch when a streaming decoder exists, or panic on malformed input.
+//! batch when a streaming decoder exists, inflate a batch past `MAX_DECOMPRESSED`, or
+//! panic on malformed input.
 
 use std::io::{self, Read};
 
 use super::batch::{BatchError, BatchHeader, Compression, HEADER_LEN};
 
-/// Upper bound for a non-streaming (snappy) decompressed payload.
-const MAX_SNAPPY_DECOMPRESSED: usize = 256 * 1024 * 1024;
+/// Upper bound for the decompressed records of one batch, whatever the codec. A batch is
+/// at most `max.message.bytes` (1 MiB by default) compressed; producers write far less than
+/// this uncompressed, while a compression bomb (zstd, gzip) would inflate without end.
+const MAX_DECOMPRESSED: usize = 256 * 1024 * 1024;
 const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
 
 /// Iterator over `(offset, timestamp)` of each record of a batch.
@@ -25,11 +28,45 @@ fn decomp_err(e: impl std::fmt::Display) -> BatchError {
     BatchError::Decompression(e.to_string())
 }
 
-fn snappy_decode(data: &[u8]) -> Result<Vec<u8>, BatchError> {
+/// A decompressing reader that fails, rather than keeps inflating, once it has produced
+/// `limit` bytes and the stream still has more.
+struct Bounded<R: Read> {
+    inner: io::Take<R>,
+    limit: usize,
+}
+
+impl<R: Read> Bounded<R> {
+    fn new(inner: R, limit: usize) -> Self {
+        Bounded {
+            inner: inner.take(limit as u64),
+            limit,
+        }
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() && self.inner.limit() == 0 {
+            let mut probe = [0u8; 1];
+            if self.inner.get_mut().read(&mut probe)? != 0 {
+                return Err(io::Error::other(format!(
+                    "decompressed records exceed {} bytes",
+                    self.limit
+                )));
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn snappy_decode(data: &[u8], limit: usize) -> Result<Vec<u8>, BatchError> {
     let raw = |block: &[u8], out: &mut Vec<u8>| -> Result<(), BatchError> {
         let len = snap::raw::decompress_len(block).map_err(decomp_err)?;
-        if out.len() + len > MAX_SNAPPY_DECOMPRESSED {
-            return Err(BatchError::Decompression("snappy payload too large".into()));
+        if out.len() + len > limit {
+            return Err(BatchError::Decompression(format!(
+                "decompressed records exceed {limit} bytes"
+            )));
         }
         let start = out.len();
         out.resize(start + len, 0);
@@ -63,6 +100,11 @@ fn snappy_decode(data: &[u8]) -> Result<Vec<u8>, BatchError> {
 impl<'a> RecordIter<'a> {
     /// `batch` must hold the complete batch (header included).
     pub fn new(batch: &'a [u8]) -> Result<RecordIter<'a>, BatchError> {
+        Self::with_limit(batch, MAX_DECOMPRESSED)
+    }
+
+    /// `new` with at most `limit` decompressed bytes.
+    fn with_limit(batch: &'a [u8], limit: usize) -> Result<RecordIter<'a>, BatchError> {
         let header = BatchHeader::parse(batch)?;
         let end = header.total_size();
         let body = batch.get(HEADER_LEN..end).ok_or(BatchError::Truncated {
@@ -71,12 +113,19 @@ impl<'a> RecordIter<'a> {
         })?;
         let reader: Box<dyn Read + 'a> = match header.compression()? {
             Compression::None => Box::new(body),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(body)),
-            Compression::Snappy => Box::new(io::Cursor::new(snappy_decode(body)?)),
-            Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(body)),
-            Compression::Zstd => {
-                Box::new(zstd::stream::read::Decoder::new(body).map_err(decomp_err)?)
+            Compression::Gzip => {
+                Box::new(Bounded::new(flate2::read::MultiGzDecoder::new(body), limit))
             }
+            // Bounded before decoding: each block's declared length is checked.
+            Compression::Snappy => Box::new(io::Cursor::new(snappy_decode(body, limit)?)),
+            Compression::Lz4 => Box::new(Bounded::new(
+                lz4_flex::frame::FrameDecoder::new(body),
+                limit,
+            )),
+            Compression::Zstd => Box::new(Bounded::new(
+                zstd::stream::read::Decoder::new(body).map_err(decomp_err)?,
+                limit,
+            )),
         };
         Ok(RecordIter {
             header,
@@ -145,10 +194,11 @@ impl<'a> RecordIter<'a> {
 
     fn keyed_record(&mut self) -> Result<KeyedRecord, BatchError> {
         let (offset, timestamp, rest) = self.record_prefix()?;
-        if rest > MAX_SNAPPY_DECOMPRESSED as u64 {
+        if rest > MAX_DECOMPRESSED as u64 {
             return Err(BatchError::MalformedRecord("record too large"));
         }
-        let mut body = Vec::with_capacity(rest as usize);
+        // Grows with the bytes actually read: `rest` is only what the record claims.
+        let mut body = Vec::new();
         (&mut self.reader)
             .take(rest)
             .read_to_end(&mut body)
@@ -263,6 +313,53 @@ mod tests {
             assert_eq!(recs[0], (50, 10_000));
             assert_eq!(recs[19], (69, 10_019));
         }
+    }
+
+    #[test]
+    fn decompression_stops_at_the_limit() {
+        // One record whose value inflates to 2 MiB, against a 1 MiB limit: an error, not
+        // an allocation or a scan of everything the stream would produce.
+        for (codec, xerial) in [(1, false), (2, false), (2, true), (3, false), (4, false)] {
+            let mut spec = BatchSpec::new(1).value_size(2 << 20).codec(codec);
+            if xerial {
+                spec = spec.xerial();
+            }
+            let b = build_batch(&spec);
+            assert!(
+                b.len() < 1 << 20,
+                "codec {codec}: test batch must be compressed"
+            );
+            let limited = RecordIter::with_limit(&b, 1 << 20)
+                .and_then(|mut it| it.next().expect("one record"));
+            let err = limited.expect_err(&format!("codec {codec}"));
+            assert!(err.to_string().contains("exceed"), "codec {codec}: {err}");
+            let keyed = RecordIter::with_limit(&b, 1 << 20)
+                .and_then(|mut it| it.next_keyed().expect("one record"));
+            assert!(keyed.is_err(), "codec {codec}");
+            // The same batch within the limit reads.
+            let ok = RecordIter::with_limit(&b, 4 << 20).unwrap().next().unwrap();
+            assert!(ok.is_ok(), "codec {codec}: {ok:?}");
+        }
+    }
+
+    #[test]
+    fn huge_record_length_does_not_allocate() {
+        // An uncompressed record claiming (nearly) MAX_DECOMPRESSED bytes in a tiny batch.
+        let mut b = build_batch(&BatchSpec::new(1));
+        let mut claim = Vec::new();
+        let mut z = ((MAX_DECOMPRESSED - 16) << 1) as u64; // zigzag of a positive length
+        while z >= 0x80 {
+            claim.push((z as u8) | 0x80);
+            z >>= 7;
+        }
+        claim.push(z as u8);
+        b.truncate(HEADER_LEN);
+        b.extend_from_slice(&claim);
+        b.extend_from_slice(&[0, 0, 0]); // attributes, timestamp delta, offset delta
+        let len = (b.len() - 12) as i32;
+        b[8..12].copy_from_slice(&len.to_be_bytes());
+        let r = RecordIter::new(&b).unwrap().next_keyed().unwrap();
+        assert!(matches!(r, Err(BatchError::MalformedRecord(_))), "{r:?}");
     }
 
     #[test]

@@ -514,6 +514,15 @@ impl RecordBatchDecoder {
         version: i8,
         records: &mut Vec<Record>,
     ) -> Result<()> {
+        // VLTAVA-PATCH: every record takes at least one byte; refuse a count larger than
+        // the bytes left before reserving space for it.
+        if batch_decode_info.record_count as usize > buf.remaining() {
+            bail!(
+                "Tried to allocate a collection of size {}, but there are only {} bytes remaining",
+                batch_decode_info.record_count,
+                buf.remaining()
+            );
+        }
         records.reserve(batch_decode_info.record_count as usize);
         for _ in 0..batch_decode_info.record_count {
             records.push(Record::decode_new(buf, batch_decode_info, version)?);
@@ -892,6 +901,14 @@ impl Record {
             bail!("Unexpected negative record header count: {num_headers}");
         }
         let num_headers = num_headers as usize;
+        // VLTAVA-PATCH: every header takes at least two bytes; refuse a count larger than
+        // the bytes left before allocating the map.
+        if num_headers > buf.len() {
+            bail!(
+                "Tried to allocate a collection of size {num_headers}, but there are only {} bytes remaining",
+                buf.len()
+            );
+        }
 
         let mut headers = IndexMap::with_capacity(num_headers);
         for _ in 0..num_headers {
