@@ -7,6 +7,7 @@
 # Environment:
 #   VLTAVA_SKIP_INSTALL=1   do not apt-get / pip install anything
 #   PYTEST_ARGS="..."       extra arguments for pytest (e.g. "-k kcat -x")
+#   JAVA_PYTEST_ARGS="..."  extra arguments for the Java suite's pytest run
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -122,6 +123,10 @@ if [ "${VLTAVA_SKIP_INSTALL:-0}" != 1 ]; then
     # bundled librdkafka with ./configure && make. zlib1g-dev: librdkafka's gzip
     # (libz-sys links the system zlib when it finds it, else builds its own).
     install_apt_packages kcat build-essential pkg-config zlib1g-dev
+    # Kafka's own Java programs (compat-tests/java): a JDK 17+ and Maven, unless present.
+    if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+        install_apt_packages openjdk-17-jdk-headless maven
+    fi
     install_rust
     install_python_packages
 else
@@ -146,6 +151,16 @@ else
     section "python client suites (pytest)"
     echo "---- skipped: target/debug/vltava was not built"
     FAILED+=("python client suites (pytest): no broker binary")
+fi
+
+if [ -x target/debug/vltava ]; then
+    # Apache Kafka's jars from Maven Central (cached in ~/.m2), then every scenario
+    # against vltava and against the upstream broker started from the same jars.
+    step "Kafka's Java programs: install (Maven Central)" bash compat-tests/java/install.sh
+    # shellcheck disable=SC2086
+    step "Kafka's Java programs: CLI, Java client, Connect, Streams (pytest)" \
+        env VLTAVA_BIN="$REPO/target/debug/vltava" \
+        python3 -m pytest -q -rxXs -c compat-tests/java/tests/pytest.ini ${JAVA_PYTEST_ARGS:-} compat-tests/java/tests
 fi
 
 for suite in librdkafka kafka-python-suite; do

@@ -204,4 +204,6 @@ fn entry(
         .with_read_only(read_only)
         .with_config_source(source as i8)
         .with_config_type(kind as i8)
+        // Kafka sends null unless documentation is asked for (the crate's default is "").
+        .with_documentation(None)
 }

@@ -10,8 +10,9 @@ use super::metadata::OPS_NOT_REQUESTED;
 use crate::broker::Broker;
 use crate::protocol::{Request, errors};
 
-/// READ, DELETE, DESCRIBE: every group operation, as in Kafka without an authorizer.
-const GROUP_OPS_ALL: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+/// READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS: every group operation, as
+/// Kafka 4.0 without an authorizer reports them (3400, seen from the live broker).
+const GROUP_OPS_ALL: i32 = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11);
 
 pub async fn handle(
     broker: &Broker,
