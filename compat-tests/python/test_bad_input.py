@@ -133,6 +133,29 @@ def test_garbage_frame(broker):
     assert_healthy(broker)
 
 
+def _uvarint(v: int) -> bytes:
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("version", [4, 9, 12])
+def test_huge_array_count_closes_connection(broker, version):
+    """Issue 14: a ~50-byte Metadata request declaring a billion topics once aborted the
+    broker (the decoder reserved ~37 GB). Kafka closes such a connection; so must we."""
+    if version < 9:
+        body = w.header(3, version, 41) + w.i32(1_000_000_000) + b"\x00" * 8
+    else:  # flexible: header v2 (tagged fields), compact array count as an unsigned varint
+        body = w.header(3, version, 41) + b"\x00" + _uvarint(1_000_000_001) + b"\x00" * 8
+    with w.connect(broker.port) as s:
+        w.send_frame(s, body)
+        assert w.is_closed_by_peer(s), "broker answered a request with an impossible array count"
+    assert_healthy(broker)
+
+
 def test_unknown_api_key_closes_connection(broker):
     with w.connect(broker.port) as s:
         w.send_frame(s, fixture_bytes("UnknownApiKey9999/v0-raw-1.request.bin"))
