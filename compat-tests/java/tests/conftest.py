@@ -51,7 +51,9 @@ class Target:
     def __init__(self, kind: str, workdir: Path, overrides: dict[str, str] | None = None):
         self.kind = kind
         if kind == "vltava":
-            self.broker = vltava_broker.Broker(workdir, overrides)
+            # As UpstreamKafka sets it: the first rebalance of a group does not wait.
+            settings = {"group.initial.rebalance.delay.ms": "0", **(overrides or {})}
+            self.broker = vltava_broker.Broker(workdir, settings)
         else:
             self.broker = kafka_java.UpstreamKafka(workdir, overrides)
         self.broker.start()
@@ -71,36 +73,27 @@ class Target:
         return self.broker.log_tail(lines)
 
 
-@pytest.fixture(params=BROKER_KINDS)
-def target_factory(request):
-    """make(overrides) -> a started Target of this test's kind, stopped afterwards."""
-    made: list[tuple[Target, Path]] = []
-
-    def make(overrides: dict[str, str] | None = None) -> Target:
-        workdir = Path(tempfile.mkdtemp(prefix=f"javasuite-{request.param}-"))
-        t = Target(request.param, workdir, overrides)
-        made.append((t, workdir))
-        return t
-
-    make.kind = request.param
-    yield make
-    problems = []
-    for t, workdir in made:
-        died = not t.broker.alive()
-        code = t.broker.stop()
-        rep = getattr(request.node, "rep_call", None)
-        if rep is not None and rep.failed:
-            print(t.log_tail(200))
-        if died:
-            problems.append(f"{t.kind} broker died during the test (exit {code})\n{t.log_tail()}")
-        shutil.rmtree(workdir, ignore_errors=True)
-    if problems:
-        pytest.fail("\n".join(problems))
+@pytest.fixture(scope="module", params=BROKER_KINDS)
+def shared_target(request):
+    """One broker of each kind per test module (tests use their own topic and group
+    names), started on first use and stopped by pid at the end of the module."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"javasuite-{request.param}-"))
+    t = Target(request.param, workdir)
+    yield t
+    t.broker.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture
-def target(target_factory) -> Target:
-    return target_factory()
+def target(shared_target) -> Target:
+    """The module's broker; a test after which it is not running fails (and the broker
+    is started again for the next test)."""
+    yield shared_target
+    if not shared_target.broker.alive():
+        tail = shared_target.log_tail()
+        shared_target.broker.stop()
+        shared_target.broker.start()
+        pytest.fail(f"{shared_target.kind} broker died during the test\n{tail}")
 
 
 @pytest.fixture
@@ -125,6 +118,9 @@ def topic_name(request):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
+    """A failed test's report carries the tail of its broker's log."""
     outcome = yield
     rep = outcome.get_result()
-    setattr(item, "rep_" + rep.when, rep)
+    t = item.funcargs.get("target") if hasattr(item, "funcargs") else None
+    if rep.when == "call" and rep.failed and isinstance(t, Target):
+        rep.sections.append((f"{t.kind} broker log", t.log_tail(120)))

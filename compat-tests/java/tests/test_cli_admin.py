@@ -86,12 +86,12 @@ def test_get_offsets(target, topic_name):
     assert offsets("--partitions", "0", "--time", "-1") == {0: latest[0]}
 
 
-def test_delete_records(target, topic_name, expect):
+def test_delete_records(target, topic_name, expect, tmp_path):
     expect("delete-records", target.kind)
     name = topic_name()
     create(target, name)
     produce(target, name, 20)
-    spec = target.log_dir.parent / "delete.json"
+    spec = tmp_path / "delete.json"
     spec.write_text('{"partitions":[{"topic":"%s","partition":0,"offset":5}],"version":1}' % name)
     out = tool("kafka-delete-records.sh", "--bootstrap-server", target.bootstrap,
                "--offset-json-file", str(spec)).stdout

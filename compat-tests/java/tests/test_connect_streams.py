@@ -8,6 +8,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from kafka_java import free_ports, spawn, stop_process, tool
 
 WAIT_S = 90.0
@@ -48,8 +50,8 @@ def rest(port: int, method: str, path: str, body: dict | None = None):
         return resp.status, (json.loads(text) if text else None)
 
 
-def test_connect_standalone_file_pipeline_across_restart(target, topic_name):
-    work = target.log_dir.parent
+def test_connect_standalone_file_pipeline_across_restart(target, topic_name, tmp_path):
+    work = tmp_path
     topic = topic_name()
     source, sink = work / "source.txt", work / "sink.txt"
     source.write_text("".join(f"line {i}\n" for i in range(100)))
@@ -93,8 +95,8 @@ def test_connect_standalone_file_pipeline_across_restart(target, topic_name):
         stop_process(proc, timeout=60)
 
 
-def test_connect_distributed_rest_lifecycle(target, topic_name):
-    work = target.log_dir.parent
+def test_connect_distributed_rest_lifecycle(target, topic_name, tmp_path):
+    work = tmp_path
     topic = topic_name()
     source, sink = work / "source.txt", work / "sink.txt"
     source.write_text("".join(f"a{i}\n" for i in range(20)))
@@ -177,17 +179,29 @@ def read_counts(target, topic: str, n: int) -> dict[str, int]:
     return counts
 
 
-def test_streams_wordcount_across_restart(target, topic_name):
-    work = target.log_dir.parent
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once_v2"])
+def test_streams_wordcount_across_restart(target, topic_name, tmp_path, guarantee, expect):
+    if guarantee == "exactly_once_v2":
+        expect("streams-exactly-once", target.kind)
+    work = tmp_path
+    # WordCountDemo's topic names are fixed: start each run from empty ones.
+    demo_topics = ("streams-plaintext-input", "streams-wordcount-output")
+    for topic in demo_topics:
+        tool("kafka-topics.sh", "--bootstrap-server", target.bootstrap, "--delete", "--if-exists", "--topic", topic)
+    wait_for(lambda: not set(demo_topics) & set(tool("kafka-topics.sh", "--bootstrap-server", target.bootstrap,
+                                                     "--list").stdout.split()),
+             "the demo's topics deleted")
     for topic, extra in (("streams-plaintext-input", []),
                          ("streams-wordcount-output", ["--config", "cleanup.policy=compact"])):
-        tool("kafka-topics.sh", "--bootstrap-server", target.bootstrap, "--create", "--topic", topic,
-             "--partitions", "1", *extra)
+        wait_for(lambda: tool("kafka-topics.sh", "--bootstrap-server", target.bootstrap, "--create",
+                              "--topic", topic, "--partitions", "1", *extra, check=False).returncode == 0,
+                 f"{topic} created again")
     props = write_props(work / "wordcount.properties", {
         "bootstrap.servers": target.bootstrap,
         "application.id": topic_name("-wordcount"),
         "state.dir": str(work / "streams-state"),
         "commit.interval.ms": "500",
+        "processing.guarantee": guarantee,
     })
     log = work / "streams.log"
 

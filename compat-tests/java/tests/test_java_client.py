@@ -4,9 +4,11 @@ tools, in the 4.0 line (what vltava advertises) and the newest release."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
+import kafka_java
 from kafka_java import DEFAULT_VERSION, NEWEST_VERSION, tool
 
 VERSIONS = [DEFAULT_VERSION, NEWEST_VERSION]
@@ -115,3 +117,23 @@ def test_consumer_group_protocol_consumer(target, topic_name, version, expect):
     verifiable_produce(target, topic, 500, version)
     counts = verifiable_consume(target, topic, topic + "-g", 500, version, protocol="consumer", timeout=60)
     assert sum(counts.values()) == 500
+
+
+def client_scenario(target, scenario, version):
+    lib = kafka_java.lib_dir(version)
+    out = subprocess.run(
+        ["java", "-cp", f"{lib}/*", f"-Dlog4j2.configurationFile={kafka_java.JAVA_DIR}/config/log4j2.properties",
+         str(kafka_java.JAVA_DIR / "src" / "ClientScenarios.java"), target.bootstrap, scenario],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert out.returncode == 0 and f"OK {scenario}" in out.stdout, out.stdout[-3000:] + out.stderr[-3000:]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_consumer_assign_seek_pause_offsets_by_time(target, version):
+    client_scenario(target, "consumer-assign-seek-pause", version)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_admin_client(target, version):
+    client_scenario(target, "admin", version)
