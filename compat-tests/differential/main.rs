@@ -106,27 +106,27 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "ListGroups",
         "groups",
-        "Kafka lists the consumer-protocol group the captures made (issue 10)",
+        "sometimes: Kafka lists the consumer-protocol group the captures made (issue 10)",
     ),
     (
         "requests/OffsetCommit/v9-confluent-kafka-1.bin",
         "topics",
-        "commits of a consumer-protocol member: Kafka STALE_MEMBER_EPOCH (issue 10)",
+        "sometimes: commits of a consumer-protocol member: Kafka STALE_MEMBER_EPOCH (issue 10)",
     ),
     (
         "requests/OffsetCommit/v9-confluent-kafka-2.bin",
         "topics",
-        "commits of a consumer-protocol member (issue 10)",
+        "sometimes: commits of a consumer-protocol member (issue 10)",
     ),
     (
         "requests/OffsetCommit/v9-java-cli-1.bin",
         "topics",
-        "commits of a consumer-protocol member (issue 10)",
+        "sometimes: commits of a consumer-protocol member (issue 10)",
     ),
     (
         "requests/OffsetCommit/v9-java-client-2.bin",
         "topics",
-        "commits of a consumer-protocol member (issue 10)",
+        "sometimes: commits of a consumer-protocol member (issue 10)",
     ),
     (
         "requests/OffsetCommit/v8-kafka-python-1.bin",
@@ -136,12 +136,12 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "requests/OffsetFetch/v9-java-client-2.bin",
         "groups",
-        "offsets committed by a consumer-protocol member (issue 10)",
+        "sometimes: offsets committed by a consumer-protocol member (issue 10)",
     ),
     (
         "requests/JoinGroup/v9-java-client-2.bin",
         "",
-        "a classic join to a group Kafka holds as a consumer-protocol group (issue 10)",
+        "sometimes: a classic join to a group Kafka holds as a consumer-protocol group (issue 10)",
     ),
 ];
 
