@@ -285,7 +285,7 @@ impl Iterator for RecordIter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::testutil::{BatchSpec, build_batch};
+    use crate::storage::testutil::{BatchSpec, build_batch, put_varint};
 
     #[test]
     fn all_codecs_yield_records() {
@@ -346,15 +346,8 @@ mod tests {
     fn huge_record_length_does_not_allocate() {
         // An uncompressed record claiming (nearly) MAX_DECOMPRESSED bytes in a tiny batch.
         let mut b = build_batch(&BatchSpec::new(1));
-        let mut claim = Vec::new();
-        let mut z = ((MAX_DECOMPRESSED - 16) << 1) as u64; // zigzag of a positive length
-        while z >= 0x80 {
-            claim.push((z as u8) | 0x80);
-            z >>= 7;
-        }
-        claim.push(z as u8);
         b.truncate(HEADER_LEN);
-        b.extend_from_slice(&claim);
+        put_varint(&mut b, (MAX_DECOMPRESSED - 16) as i64);
         b.extend_from_slice(&[0, 0, 0]); // attributes, timestamp delta, offset delta
         let len = (b.len() - 12) as i32;
         b[8..12].copy_from_slice(&len.to_be_bytes());
