@@ -9,7 +9,6 @@ import collections
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -22,20 +21,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 import kafka_wire as kw
 from conftest import LISTENING_RE, broker_bin
+from vltava_helpers import free_ports
 
 START_TIMEOUT_S = 60.0
-
-
-def free_ports(n: int) -> list[int]:
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
 
 
 class Cluster:

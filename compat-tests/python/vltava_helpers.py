@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass
 
 N_RECORDS = 10_000
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 NUM_KEYS = 997
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct free loopback ports (bound together, then released)."""
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ Environment: VLTAVA_BIN (as for compat-tests/python), KAFKA_SUITE_BROKERS
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import sys
@@ -31,8 +32,6 @@ from expected_failures import VLTAVA_EXPECTED_FAILURES  # noqa: E402
 _spec = importlib.util.spec_from_file_location("vltava_broker", HERE.parents[1] / "python" / "conftest.py")
 vltava_broker = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(vltava_broker)
-
-import os  # noqa: E402
 
 BROKER_KINDS = [k for k in os.environ.get("KAFKA_SUITE_BROKERS", "vltava,kafka").split(",") if k]
 

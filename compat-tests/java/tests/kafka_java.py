@@ -13,10 +13,14 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 JAVA_DIR = Path(__file__).resolve().parents[1]
+# Shared helpers of the Python suites (appended: this directory's conftest stays first).
+sys.path.append(str(JAVA_DIR.parent / "python"))
+from vltava_helpers import free_ports  # noqa: E402
 BIN = JAVA_DIR / "bin"
 DEFAULT_VERSION = "4.0.2"
 NEWEST_VERSION = "4.4.0"
@@ -85,18 +89,6 @@ def stop_process(proc: subprocess.Popen | None, timeout: float = 30.0) -> int | 
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=timeout)
     return proc.returncode
-
-
-def free_ports(n: int) -> list[int]:
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
 
 
 def wait_port(port: int, deadline: float) -> bool:

@@ -38,7 +38,7 @@ def test_configs_describe_topic_and_broker(target, topic_name):
                 "retention.ms=123456", "compression.type=producer"):
         assert key in out, (key, out)
     out = configs(target, "--describe", "--all", "--entity-type", "brokers", "--entity-name", "1").stdout
-    assert "log.retention.hours=168" in out or "log.retention.hours" in out, out
+    assert "log.retention.hours=168" in out, out
 
 
 def test_configs_alter_topic(target, topic_name, expect):
@@ -183,7 +183,7 @@ def test_dump_log_over_own_segments(target, topic_name):
             if log.stat().st_size == 0:
                 continue
             out = tool("kafka-dump-log.sh", "--files", str(log), "--offsets-decoder").stdout
-            if f'"group":"{group}"' in out.replace(" ", "") or group in out:
-                assert re.search(r'"offset":\s*50', out.replace(" ", "")) or "offset" in out, out
+            if group in out:
+                assert re.search(r'"offset":\s*50', out.replace(" ", "")), out
                 found = True
     assert found, f"no __consumer_offsets record of {group}"

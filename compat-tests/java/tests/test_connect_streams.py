@@ -50,31 +50,44 @@ def rest(port: int, method: str, path: str, body: dict | None = None):
         return resp.status, (json.loads(text) if text else None)
 
 
+def worker_config(target, rest_port: int, **mode) -> dict[str, str]:
+    """A Connect worker's settings: the common ones plus the mode's (standalone or distributed)."""
+    return {
+        "bootstrap.servers": target.bootstrap,
+        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "value.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "offset.flush.interval.ms": "1000",
+        "listeners": f"http://127.0.0.1:{rest_port}",
+        **{k.replace("_", "."): v for k, v in mode.items()},
+    }
+
+
+def file_connectors(source: Path, sink: Path, topic: str) -> tuple[dict[str, str], dict[str, str]]:
+    """FileStreamSource (source file -> topic) and FileStreamSink (topic -> sink file) configs."""
+    common = {"tasks.max": "1"}
+    return (
+        {**common, "connector.class": "FileStreamSource", "file": str(source), "topic": topic},
+        {**common, "connector.class": "FileStreamSink", "file": str(sink), "topics": topic},
+    )
+
+
+def spawn_worker(script: str, *args: str, log: Path):
+    return spawn(script, *args, log=log, env={"KAFKA_JVM_PERFORMANCE_OPTS": "-XX:+UseSerialGC"})
+
+
 def test_connect_standalone_file_pipeline_across_restart(target, topic_name, tmp_path):
     work = tmp_path
     topic = topic_name()
     source, sink = work / "source.txt", work / "sink.txt"
     source.write_text("".join(f"line {i}\n" for i in range(100)))
     (rest_port,) = free_ports(1)
-    worker = write_props(work / "worker.properties", {
-        "bootstrap.servers": target.bootstrap,
-        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
-        "value.converter": "org.apache.kafka.connect.storage.StringConverter",
-        "offset.storage.file.filename": str(work / "connect.offsets"),
-        "offset.flush.interval.ms": "1000",
-        "listeners": f"http://127.0.0.1:{rest_port}",
-    })
-    src = write_props(work / "source.properties", {
-        "name": "local-file-source", "connector.class": "FileStreamSource", "tasks.max": "1",
-        "file": str(source), "topic": topic,
-    })
-    snk = write_props(work / "sink.properties", {
-        "name": "local-file-sink", "connector.class": "FileStreamSink", "tasks.max": "1",
-        "file": str(sink), "topics": topic,
-    })
+    worker = write_props(work / "worker.properties", worker_config(
+        target, rest_port, offset_storage_file_filename=str(work / "connect.offsets")))
+    source_cfg, sink_cfg = file_connectors(source, sink, topic)
+    src = write_props(work / "source.properties", {"name": "local-file-source", **source_cfg})
+    snk = write_props(work / "sink.properties", {"name": "local-file-sink", **sink_cfg})
     log = work / "connect.log"
-    proc = spawn("connect-standalone.sh", str(worker), str(src), str(snk), log=log,
-                 env={"KAFKA_JVM_PERFORMANCE_OPTS": "-XX:+UseSerialGC"})
+    proc = spawn_worker("connect-standalone.sh", str(worker), str(src), str(snk), log=log)
     try:
         wait_for(lambda: len(lines_of(sink)) >= 100, "100 lines in the sink", detail=lambda: tail(log))
         with source.open("a") as f:
@@ -84,8 +97,7 @@ def test_connect_standalone_file_pipeline_across_restart(target, topic_name, tmp
         stop_process(proc, timeout=60)
         with source.open("a") as f:  # written while the worker is down
             f.write("".join(f"line {i}\n" for i in range(150, 200)))
-        proc = spawn("connect-standalone.sh", str(worker), str(src), str(snk), log=log,
-                     env={"KAFKA_JVM_PERFORMANCE_OPTS": "-XX:+UseSerialGC"})
+        proc = spawn_worker("connect-standalone.sh", str(worker), str(src), str(snk), log=log)
         wait_for(lambda: len(lines_of(sink)) >= 200, "lines written during the restart", detail=lambda: tail(log))
         time.sleep(2)
         got = lines_of(sink)
@@ -101,46 +113,28 @@ def test_connect_distributed_rest_lifecycle(target, topic_name, tmp_path):
     source, sink = work / "source.txt", work / "sink.txt"
     source.write_text("".join(f"a{i}\n" for i in range(20)))
     (rest_port,) = free_ports(1)
+    storage = {}
+    for kind, suffix in (("config", "-configs"), ("offset", "-offsets"), ("status", "-status")):
+        storage[f"{kind}.storage.topic"] = topic_name(suffix)
+        storage[f"{kind}.storage.replication.factor"] = "1"
     worker = write_props(work / "distributed.properties", {
-        "bootstrap.servers": target.bootstrap,
-        "group.id": topic_name("-connect"),
-        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
-        "value.converter": "org.apache.kafka.connect.storage.StringConverter",
-        "config.storage.topic": topic_name("-configs"),
-        "offset.storage.topic": topic_name("-offsets"),
-        "status.storage.topic": topic_name("-status"),
-        "config.storage.replication.factor": "1",
-        "offset.storage.replication.factor": "1",
-        "status.storage.replication.factor": "1",
-        "offset.flush.interval.ms": "1000",
-        "listeners": f"http://127.0.0.1:{rest_port}",
-    })
+        **worker_config(target, rest_port, group_id=topic_name("-connect")), **storage})
     log = work / "connect.log"
-    proc = spawn("connect-distributed.sh", str(worker), log=log,
-                 env={"KAFKA_JVM_PERFORMANCE_OPTS": "-XX:+UseSerialGC"})
+    proc = spawn_worker("connect-distributed.sh", str(worker), log=log)
 
     def up():
-        try:
-            return rest(rest_port, "GET", "/connectors")[0] == 200
-        except OSError:
-            return False
+        return _try(lambda: rest(rest_port, "GET", "/connectors")[0] == 200)
 
     try:
         wait_for(up, "the Connect REST API", detail=lambda: tail(log))
-        for name, cfg in (
-            ("src", {"connector.class": "FileStreamSource", "tasks.max": "1", "file": str(source), "topic": topic}),
-            ("snk", {"connector.class": "FileStreamSink", "tasks.max": "1", "file": str(sink), "topics": topic}),
-        ):
+        for name, cfg in zip(("src", "snk"), file_connectors(source, sink, topic)):
             status, _ = wait_for(lambda: _try(lambda: rest(rest_port, "POST", "/connectors", {"name": name, "config": cfg})),
                                  f"creating {name}", detail=lambda: tail(log))
             assert status == 201
         wait_for(lambda: len(lines_of(sink)) >= 20, "20 lines in the sink", detail=lambda: tail(log))
 
         def state(name):
-            try:
-                return rest(rest_port, "GET", f"/connectors/{name}/status")[1]["connector"]["state"]
-            except OSError:
-                return None
+            return _try(lambda: rest(rest_port, "GET", f"/connectors/{name}/status")[1]["connector"]["state"])
 
         assert rest(rest_port, "PUT", "/connectors/snk/pause")[0] == 202
         wait_for(lambda: state("snk") == "PAUSED", "the sink to pause", detail=lambda: tail(log))
