@@ -80,10 +80,7 @@ EXCLUDES=(
 "sarama :: ^TestFuncTxn :: unserved: transactions (transactional InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit)"
 "sarama :: ^TestFuncInitProducerId3\$ :: unserved: transactions (InitProducerId v3 with a transactional.id and epoch bump)"
 "sarama :: ^TestReadOnlyAndAllCommittedMessages\$ :: unserved: transactions (read_committed over aborted transactions); also t.Skip()s itself upstream"
-"sarama :: ^TestFuncAdminListOffsets\$ :: vltava bug: CreateTopics with a manual replica assignment whose partitions are not listed in order 0,1,2,... is refused INVALID_REPLICA_ASSIGNMENT (Kafka accepts any order; sarama encodes a Go map)"
-"sarama :: ^TestFuncAdminDescribeConfig\$ :: vltava bug: DescribeConfigs v3+ with include_documentation=true returns no documentation for any config"
 "sarama :: ^TestFuncIdempotentBufferedSequence\$ :: env: reads the Java broker's log (docker compose logs) for OutOfOrderSequenceException; vltava has no such log line to look for"
-"sarama :: ^TestConsumerFetchFollowerFailover\$ :: vltava bug: for ~3 s after the active controller stops, Metadata reports it as controller_id although it is gone from the broker list (Kafka reports a live broker), so sarama's DescribeTopics fails with ErrControllerNotAvailable; fails whenever the stopped follower leads the quorum, passes otherwise"
 # kafka-go
 "kafka-go :: ^TestClientAddOffsetsToTxn\$ :: unserved: transactions; self-skips"
 "kafka-go :: ^TestClientAddPartitionsToTxn\$ :: unserved: transactions; self-skips"
@@ -106,11 +103,6 @@ EXCLUDES=(
 "kafka-go :: ^TestUnsupportedSASLMechanism\$ :: unserved: SASL (SaslHandshake; the SASL listener localhost:9093)"
 "kafka-go :: ^TestWriter\$/SASL :: unserved: SASL (the SASL_PLAINTEXT listener localhost:9093)"
 "kafka-go :: ^TestReaderReadCompactedMessage\$ :: unserved: log compaction (cleanup.policy=compact); waits 2 min for duplicates to be compacted away"
-"kafka-go :: ^TestClientFetch\$ :: vltava bug: Fetch with session_id=-1, session_epoch=-1 (a sessionless full fetch in Kafka) is answered FETCH_SESSION_ID_NOT_FOUND with no topics"
-"kafka-go :: ^TestClientFetchCompressed\$ :: vltava bug: Fetch session_id=-1/session_epoch=-1 rejected (see TestClientFetch)"
-"kafka-go :: ^TestClientPipeline\$ :: vltava bug: Fetch session_id=-1/session_epoch=-1 rejected (see TestClientFetch)"
-"kafka-go :: ^TestClientProduceAndConsume\$ :: vltava bug: Fetch session_id=-1/session_epoch=-1 rejected (see TestClientFetch)"
-"kafka-go :: ^TestConn\$/^test_delete_topics :: vltava bug: a Metadata request that auto-creates a topic answers with its partitions at once (Kafka 4.0 answers LEADER_NOT_AVAILABLE, no partitions), so a topic read right after DeleteTopics comes back"
 "kafka-go :: ^TestReaderConsumerGroup\$/^(verify_offset_committed|verify_offset_committed_when_using_interval_committer|consumer_group_commits_on_close)\$ :: test bug: helper getOffsets builds a ConsumerGroup without its connect func and panics (nil func call, consumergroup.go:903) against any broker, killing the test binary"
 "kafka-go :: ^TestReaderConsumerGroup\$/^consumer_group_rebalance\$ :: test bug: creates 3 partitions, writes 24 records round-robin and expects 12 per reader from 2 readers; the range split is 2+1 partitions, so one reader has only 8"
 )

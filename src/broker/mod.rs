@@ -73,6 +73,19 @@ impl Broker {
         &self.endpoints[0]
     }
 
+    /// The controller id Metadata and DescribeCluster report: a live broker that takes
+    /// admin requests, as in Kafka's KRaft mode (where any broker forwards them to the
+    /// quorum). The quorum leader when it is a live broker, else this broker, so a
+    /// stopped node is never named.
+    pub fn reported_controller_id(&self) -> i32 {
+        let leader = self.metadata.controller_id();
+        let state = self.metadata.snapshot();
+        match state.brokers.get(&leader) {
+            Some(b) if !b.fenced => leader,
+            _ => self.node_id(),
+        }
+    }
+
     /// Live brokers with their endpoints, as Metadata reports them.
     pub fn live_brokers(&self) -> Vec<BrokerInfo> {
         self.metadata

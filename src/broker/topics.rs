@@ -111,12 +111,8 @@ impl Broker {
                     "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
                 ));
             }
-            let (n, rf) = self.check_assignments(&t.assignments, 0)?;
-            (
-                n,
-                rf,
-                t.assignments.iter().map(|(_, r)| r.clone()).collect(),
-            )
+            let (rf, replicas) = self.check_assignments(&t.assignments, 0)?;
+            (replicas.len() as i32, rf, replicas)
         };
         let mut configs = BTreeMap::new();
         for (k, v) in &t.configs {
@@ -267,19 +263,32 @@ impl Broker {
         Ok(())
     }
 
-    /// Checks explicit replica assignments; returns (partition count, replication factor).
+    /// Checks explicit replica assignments, given in any order as Kafka takes them; returns
+    /// the replication factor and the replica lists in partition order.
     fn check_assignments(
         &self,
         assignments: &[(i32, Vec<i32>)],
         expected_rf: i16,
-    ) -> Result<(i32, i16), TopicError> {
-        let rf = assignments[0].1.len();
-        for (i, (index, replicas)) in assignments.iter().enumerate() {
-            if *index != i as i32 {
-                return Err(TopicError::InvalidReplicaAssignment(
-                    "Partitions should be a consecutive 0-based integer sequence".into(),
-                ));
-            }
+    ) -> Result<(i16, Vec<Vec<i32>>), TopicError> {
+        let mut by_index: Vec<&(i32, Vec<i32>)> = assignments.iter().collect();
+        by_index.sort_by_key(|(index, _)| *index);
+        if let Some(w) = by_index.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(TopicError::InvalidReplicaAssignment(format!(
+                "Found multiple manual partition assignments for partition {}",
+                w[0].0
+            )));
+        }
+        if by_index
+            .iter()
+            .enumerate()
+            .any(|(i, (index, _))| *index != i as i32)
+        {
+            return Err(TopicError::InvalidReplicaAssignment(
+                "partitions should be a consecutive 0-based integer sequence".into(),
+            ));
+        }
+        let rf = by_index[0].1.len();
+        for (index, replicas) in by_index.iter().map(|a| (&a.0, &a.1)) {
             if replicas.is_empty() || replicas.len() != rf {
                 return Err(TopicError::InvalidReplicaAssignment(
                     "All partitions should have the same number of replicas".into(),
@@ -306,7 +315,10 @@ impl Broker {
                 )));
             }
         }
-        Ok((assignments.len() as i32, rf as i16))
+        Ok((
+            rf as i16,
+            by_index.into_iter().map(|(_, r)| r.clone()).collect(),
+        ))
     }
 }
 

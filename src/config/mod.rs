@@ -5,6 +5,7 @@
 //! unknown. A bad value is a startup error that names the key. This module never touches
 //! the network or the disk beyond reading the properties file.
 
+pub mod docs;
 mod keys;
 mod listener;
 pub mod topic;

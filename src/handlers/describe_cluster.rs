@@ -22,7 +22,7 @@ pub async fn handle(
         .with_cluster_id(StrBytes::from_string(
             broker.metadata.cluster_id().to_string(),
         ))
-        .with_controller_id(BrokerId(broker.metadata.controller_id()))
+        .with_controller_id(BrokerId(broker.reported_controller_id()))
         .with_cluster_authorized_operations(if msg.include_cluster_authorized_operations {
             CLUSTER_OPS_ALL
         } else {

@@ -9,6 +9,7 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
+use crate::config::docs;
 use crate::config::topic::{self as topic_config, ConfigSource, ConfigType};
 use crate::controller::topic_name;
 use crate::protocol::Request;
@@ -83,6 +84,10 @@ pub async fn handle(
     req: &Request,
     msg: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
+    let include = Include {
+        synonyms: msg.include_synonyms,
+        documentation: msg.include_documentation,
+    };
     let results = msg
         .resources
         .into_iter()
@@ -91,14 +96,18 @@ pub async fn handle(
                 .configuration_keys
                 .as_ref()
                 .map(|ks| ks.iter().map(|k| k.as_str().to_string()).collect());
-            let wanted = |name: &str| keys.as_ref().is_none_or(|ks| ks.iter().any(|k| k == name));
+            // Null or an empty list: every config (as Kafka's ConfigHelper does).
+            let wanted = |name: &str| {
+                keys.as_ref()
+                    .is_none_or(|ks| ks.is_empty() || ks.iter().any(|k| k == name))
+            };
             let base = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
             let name = r.resource_name.as_str();
             let outcome = match r.resource_type {
-                RESOURCE_TOPIC => topic(broker, name, &wanted, msg.include_synonyms),
-                RESOURCE_BROKER => broker_configs(broker, name, &wanted, msg.include_synonyms),
+                RESOURCE_TOPIC => topic(broker, name, &wanted, include),
+                RESOURCE_BROKER => broker_configs(broker, name, &wanted, include),
                 t => Err((
                     ResponseError::InvalidRequest,
                     format!("Unsupported resource type {t} for DescribeConfigs"),
@@ -122,7 +131,15 @@ pub async fn handle(
 
 type Outcome = Result<Vec<DescribeConfigsResourceResult>, (ResponseError, String)>;
 
-fn topic(broker: &Broker, name: &str, wanted: &dyn Fn(&str) -> bool, synonyms: bool) -> Outcome {
+/// The optional parts of each config entry the request asks for.
+#[derive(Clone, Copy)]
+struct Include {
+    synonyms: bool,
+    /// v3+; always false in older versions.
+    documentation: bool,
+}
+
+fn topic(broker: &Broker, name: &str, wanted: &dyn Fn(&str) -> bool, include: Include) -> Outcome {
     if let Err(e) = topic_name::validate(name) {
         return Err((ResponseError::InvalidTopicException, e));
     }
@@ -137,8 +154,8 @@ fn topic(broker: &Broker, name: &str, wanted: &dyn Fn(&str) -> bool, synonyms: b
         .filter(|d| wanted(d.name))
         .map(|d| {
             let r = topic_config::resolve(d, &meta.configs, &broker.config);
-            let mut entry = entry(d.name, Some(r.value), r.source, d.kind, false);
-            if synonyms {
+            let mut entry = entry(d.name, Some(r.value), r.source, d.kind, false, include);
+            if include.synonyms {
                 entry.synonyms = r
                     .synonyms
                     .into_iter()
@@ -159,7 +176,7 @@ fn broker_configs(
     broker: &Broker,
     name: &str,
     wanted: &dyn Fn(&str) -> bool,
-    synonyms: bool,
+    include: Include,
 ) -> Outcome {
     let id = broker.node_id().to_string();
     if !name.is_empty() && name != id {
@@ -177,8 +194,8 @@ fn broker_configs(
                 Some(v) => (Some(v.clone()), ConfigSource::StaticBroker),
                 None => (default.map(str::to_string), ConfigSource::Default),
             };
-            let mut e = entry(n, value.clone(), source, *kind, true);
-            if synonyms {
+            let mut e = entry(n, value.clone(), source, *kind, true, include);
+            if include.synonyms {
                 e.synonyms = vec![
                     DescribeConfigsSynonym::default()
                         .with_name(StrBytes::from_static_str(n))
@@ -197,13 +214,32 @@ fn entry(
     source: ConfigSource,
     kind: ConfigType,
     read_only: bool,
+    include: Include,
 ) -> DescribeConfigsResourceResult {
+    // Kafka sends null unless documentation is asked for (the crate's default is "").
+    let documentation = include
+        .documentation
+        .then(|| docs::documentation(name))
+        .flatten()
+        .map(StrBytes::from_static_str);
     DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_string(name.to_string()))
         .with_value(value.map(StrBytes::from_string))
         .with_read_only(read_only)
         .with_config_source(source as i8)
         .with_config_type(kind as i8)
-        // Kafka sends null unless documentation is asked for (the crate's default is "").
-        .with_documentation(None)
+        .with_documentation(documentation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BROKER_CONFIGS;
+    use crate::config::docs::documentation;
+
+    #[test]
+    fn every_broker_config_is_documented() {
+        for (name, _, _) in BROKER_CONFIGS {
+            assert!(documentation(name).is_some(), "{name}");
+        }
+    }
 }

@@ -2,9 +2,11 @@
 //! file, see `protocol::frame`), long polling on min_bytes / max_wait_ms, max_bytes and
 //! partition_max_bytes, topic ids from v13.
 //!
-//! Fetch sessions: every full fetch is answered as a full response with session id 0
-//! (no session is created), which clients accept; an incremental fetch naming a
-//! session gets FETCH_SESSION_ID_NOT_FOUND, as from a Kafka broker whose cache is empty.
+//! Fetch sessions: every full fetch (session epoch 0, or -1 for a sessionless fetch,
+//! whatever session id it names, as in Kafka's `FetchManager`) is answered as a full
+//! response with session id 0 (no session is created), which clients accept; an
+//! incremental fetch gets FETCH_SESSION_ID_NOT_FOUND, as from a Kafka broker whose
+//! session cache is empty.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,7 +48,8 @@ pub async fn handle(
     msg: FetchRequest,
 ) -> (FetchResponse, FileParts) {
     let v = req.version;
-    if msg.session_id != 0 || !(msg.session_epoch == 0 || msg.session_epoch == -1) {
+    let full_fetch = msg.session_epoch == 0 || msg.session_epoch == -1;
+    if !full_fetch {
         let resp = FetchResponse::default()
             .with_error_code(ResponseError::FetchSessionIdNotFound.code())
             .with_session_id(0);

@@ -1,4 +1,5 @@
-//! Metadata (key 3): brokers, cluster id, controller, topics with partitions; auto-creation.
+//! Metadata (key 3): brokers, cluster id, controller, topics with partitions; auto-creation
+//! (answered LEADER_NOT_AVAILABLE, as Kafka does, until the next request).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -49,7 +50,7 @@ pub async fn handle(broker: &Broker, req: &Request, msg: MetadataRequest) -> Met
     };
     let cluster_id = (v >= 2).then(|| StrBytes::from_string(broker.metadata.cluster_id()));
     let controller_id = BrokerId(if v >= 1 {
-        broker.metadata.controller_id()
+        broker.reported_controller_id()
     } else {
         -1
     });
@@ -117,8 +118,10 @@ async fn by_name(
     if !auto_create {
         return error(ResponseError::UnknownTopicOrPartition);
     }
+    // Kafka answers the request that creates a topic with LEADER_NOT_AVAILABLE and no
+    // partitions; clients retry and see the topic in the next Metadata response.
     match broker.auto_create(name).await {
-        Ok(meta) => describe(broker, &meta, version),
+        Ok(_) => error(ResponseError::LeaderNotAvailable),
         Err(e) => {
             log::warn!("auto-creating topic {name} failed: {e}");
             error(errors::topic_error(&e))

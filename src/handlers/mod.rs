@@ -29,6 +29,8 @@ mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
+#[cfg(test)]
+mod tests;
 
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::Encodable;

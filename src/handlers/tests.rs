@@ -1,0 +1,219 @@
+//! Handlers driven through `dispatch` with requests encoded as a client sends them, on a
+//! one-node broker in a temporary directory.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+
+use super::{Outcome, dispatch};
+use crate::broker::{Broker, open_for_test};
+use crate::protocol::parse_request;
+use crate::storage::testutil;
+
+/// Sends `body` as request `key` v`version` and decodes the answer.
+async fn call<Req, Resp>(broker: &Broker, key: ApiKey, version: i16, body: &Req) -> Resp
+where
+    Req: Encodable + HeaderVersion,
+    Resp: Decodable,
+{
+    let header = RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(7)
+        .with_client_id(Some(StrBytes::from_static_str("handler-test")));
+    let mut buf = BytesMut::new();
+    header
+        .encode(&mut buf, Req::header_version(version))
+        .unwrap();
+    body.encode(&mut buf, version).unwrap();
+    let request = parse_request(buf.freeze()).unwrap();
+    let frame = match dispatch(broker, request).await {
+        Outcome::Respond(frame) => frame,
+        other => panic!("{key:?} v{version}: {other:?}"),
+    };
+    let mut bytes: Bytes = frame.to_bytes().unwrap();
+    let header_version = key.response_header_version(version);
+    let header = ResponseHeader::decode(&mut bytes, header_version).unwrap();
+    assert_eq!(header.correlation_id, 7);
+    Resp::decode(&mut bytes, version).unwrap()
+}
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+async fn create(broker: &Broker, topic: CreatableTopic) -> CreateTopicsResponse {
+    let req = CreateTopicsRequest::default()
+        .with_topics(vec![topic])
+        .with_timeout_ms(10_000);
+    call(broker, ApiKey::CreateTopics, 7, &req).await
+}
+
+fn assignment(partition: i32, replicas: &[i32]) -> CreatableReplicaAssignment {
+    CreatableReplicaAssignment::default()
+        .with_partition_index(partition)
+        .with_broker_ids(replicas.iter().map(|b| BrokerId(*b)).collect())
+}
+
+async fn metadata_for(broker: &Broker, topic: &str) -> MetadataResponse {
+    let req = MetadataRequest::default()
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(name(topic))),
+        ]))
+        .with_allow_auto_topic_creation(true);
+    call(broker, ApiKey::Metadata, 12, &req).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessionless_full_fetch_is_served_and_incremental_fetch_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open_for_test(dir.path()).await;
+    let topic = CreatableTopic::default()
+        .with_name(name("fetched"))
+        .with_num_partitions(1)
+        .with_replication_factor(1);
+    assert_eq!(create(&broker, topic).await.topics[0].error_code, 0);
+    let produce = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(name("fetched"))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(Bytes::from(testutil::simple(3, 1_000)))),
+                ]),
+        ]);
+    let produced: ProduceResponse = call(&broker, ApiKey::Produce, 9, &produce).await;
+    assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
+
+    let fetch = |session_id: i32, session_epoch: i32| {
+        FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_min_bytes(1)
+            .with_max_bytes(1 << 20)
+            .with_session_id(session_id)
+            .with_session_epoch(session_epoch)
+            .with_topics(vec![
+                FetchTopic::default()
+                    .with_topic(name("fetched"))
+                    .with_partitions(vec![
+                        FetchPartition::default()
+                            .with_partition(0)
+                            .with_partition_max_bytes(1 << 20),
+                    ]),
+            ])
+    };
+    // kafka-go's full fetch: session id -1, epoch -1 (FINAL_EPOCH, no session).
+    for (id, epoch) in [(-1, -1), (0, -1), (0, 0), (12, 0)] {
+        let resp: FetchResponse = call(&broker, ApiKey::Fetch, 11, &fetch(id, epoch)).await;
+        assert_eq!(resp.error_code, 0, "session {id} epoch {epoch}");
+        assert_eq!(resp.session_id, 0);
+        let p = &resp.responses[0].partitions[0];
+        assert_eq!((p.error_code, p.high_watermark), (0, 3));
+        assert!(p.records.as_ref().is_some_and(|r| !r.is_empty()));
+    }
+    for (id, epoch) in [(12, 1), (0, 3)] {
+        let resp: FetchResponse = call(&broker, ApiKey::Fetch, 11, &fetch(id, epoch)).await;
+        assert_eq!(
+            resp.error_code,
+            ResponseError::FetchSessionIdNotFound.code(),
+            "session {id} epoch {epoch}"
+        );
+        assert!(resp.responses.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_creation_answers_leader_not_available_then_the_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open_for_test(dir.path()).await;
+    let first = metadata_for(&broker, "auto-made").await;
+    let t = &first.topics[0];
+    assert_eq!(t.error_code, ResponseError::LeaderNotAvailable.code());
+    assert_eq!(t.name, Some(name("auto-made")));
+    assert!(t.partitions.is_empty());
+    assert_eq!(first.controller_id, BrokerId(broker.node_id()));
+
+    let second = metadata_for(&broker, "auto-made").await;
+    let t = &second.topics[0];
+    assert_eq!(t.error_code, 0);
+    assert_eq!(t.partitions.len(), broker.config.num_partitions as usize);
+    assert_eq!(t.partitions[0].leader_id, BrokerId(broker.node_id()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_assignments_are_taken_in_any_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open_for_test(dir.path()).await;
+    let me = broker.node_id();
+    let topic = |n: &str, parts: &[i32]| {
+        CreatableTopic::default()
+            .with_name(name(n))
+            .with_num_partitions(-1)
+            .with_replication_factor(-1)
+            .with_assignments(parts.iter().map(|p| assignment(*p, &[me])).collect())
+    };
+    let resp = create(&broker, topic("unordered", &[2, 0, 1])).await;
+    assert_eq!(resp.topics[0].error_code, 0, "{:?}", resp.topics[0]);
+    let meta = metadata_for(&broker, "unordered").await;
+    assert_eq!(meta.topics[0].partitions.len(), 3);
+
+    for (n, parts) in [("gap", &[0, 2][..]), ("twice", &[0, 1, 1][..])] {
+        let resp = create(&broker, topic(n, parts)).await;
+        assert_eq!(
+            resp.topics[0].error_code,
+            ResponseError::InvalidReplicaAssignment.code(),
+            "{n}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_configs_sends_documentation_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open_for_test(dir.path()).await;
+    let topic = CreatableTopic::default()
+        .with_name(name("documented"))
+        .with_num_partitions(1)
+        .with_replication_factor(1);
+    assert_eq!(create(&broker, topic).await.topics[0].error_code, 0);
+    let resources = vec![
+        DescribeConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_static_str("documented"))
+            // Null and an empty list both ask for every config.
+            .with_configuration_keys(None),
+        DescribeConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(StrBytes::from_string(broker.node_id().to_string()))
+            .with_configuration_keys(Some(Vec::new())),
+    ];
+    for documentation in [true, false] {
+        let req = DescribeConfigsRequest::default()
+            .with_resources(resources.clone())
+            .with_include_documentation(documentation);
+        let resp: DescribeConfigsResponse = call(&broker, ApiKey::DescribeConfigs, 4, &req).await;
+        assert_eq!(resp.results.len(), 2);
+        for r in &resp.results {
+            assert_eq!(r.error_code, 0);
+            assert!(!r.configs.is_empty());
+            for c in &r.configs {
+                assert_eq!(
+                    c.documentation.as_ref().is_some_and(|d| !d.is_empty()),
+                    documentation,
+                    "{}",
+                    c.name.as_str()
+                );
+            }
+        }
+    }
+}
