@@ -21,17 +21,39 @@ section() {
     printf '\n==================== %s ====================\n' "$*"
 }
 
+STEP_LOGS=$(mktemp -d)
+trap 'rm -rf "$STEP_LOGS"' EXIT
+COUNTS=()
+
+# The test counts a step's output ends with: pytest's last "N passed, ..." line, the
+# third-party runners' "N passed, M failed", or the sum of cargo's "test result:" lines.
+counts_of() {
+    local log=$1
+    if grep -q '^test result:' "$log"; then
+        awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
+             END { printf "%d passed, %d failed, %d ignored", p, f, g }' "$log"
+    else
+        grep -E '^(=+ )?[0-9]+ (passed|failed)' "$log" | tail -1 | sed -E 's/^=+ //; s/ =+$//'
+    fi
+}
+
 # Runs one step, records its failure and keeps going so one run reports everything.
 step() {
     local name=$1
     shift
     section "$name"
     local t0=$SECONDS
-    if "$@" </dev/null; then
+    local log="$STEP_LOGS/${#COUNTS[@]}.log"
+    local rc=0
+    "$@" </dev/null 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
+    local counts
+    counts=$(counts_of "$log")
+    if [ "$rc" -eq 0 ]; then
         printf -- '---- %s: OK (%ss)\n' "$name" $((SECONDS - t0))
+        COUNTS+=("$(printf '%-6s %5ss  %s: %s' OK $((SECONDS - t0)) "$name" "${counts:-no test counts}")")
     else
-        local rc=$?
         printf -- '---- %s: FAILED with exit code %s (%ss)\n' "$name" "$rc" $((SECONDS - t0))
+        COUNTS+=("$(printf '%-6s %5ss  %s: %s' FAILED $((SECONDS - t0)) "$name" "${counts:-no test counts}")")
         FAILED+=("$name")
     fi
 }
@@ -157,10 +179,38 @@ if [ -x target/debug/vltava ]; then
     # Apache Kafka's jars from Maven Central (cached in ~/.m2), then every scenario
     # against vltava and against the upstream broker started from the same jars.
     step "Kafka's Java programs: install (Maven Central)" bash compat-tests/java/install.sh
-    # shellcheck disable=SC2086
-    step "Kafka's Java programs: CLI, Java client, Connect, Streams (pytest)" \
-        env VLTAVA_BIN="$REPO/target/debug/vltava" \
-        python3 -m pytest -q -rxXs -c compat-tests/java/tests/pytest.ini ${JAVA_PYTEST_ARGS:-} compat-tests/java/tests
+    # One step per area, so the summary counts each; every module runs on both brokers.
+    J=compat-tests/java/tests
+    AREAS=("CLI tools:$J/test_cli_topics.py $J/test_cli_groups.py $J/test_cli_admin.py"
+        "Java client:$J/test_java_client.py"
+        "Connect and Streams:$J/test_connect_streams.py"
+        "three brokers:$J/test_three_brokers.py"
+        "differential:$J/test_differential.py")
+    for f in "$J"/test_*.py; do
+        case " ${AREAS[*]} " in
+        *" $f "* | *":$f "*) ;;
+        *) FAILED+=("$f is in no area of run-all.sh") ;;
+        esac
+    done
+    for area in "${AREAS[@]}"; do
+        # shellcheck disable=SC2086  # the file list and JAVA_PYTEST_ARGS are lists of words
+        step "Kafka's Java programs: ${area%%:*} (pytest)" \
+            env VLTAVA_BIN="$REPO/target/debug/vltava" \
+            python3 -m pytest -q -rxXs -c $J/pytest.ini ${JAVA_PYTEST_ARGS:-} ${area#*:}
+    done
+fi
+
+if [ -x target/debug/vltava ]; then
+    # The integration tests inside the franz-go, Sarama and kafka-go modules (Go module
+    # proxy; the module and build caches persist between runs where the machine keeps them).
+    if command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ]; then
+        step "third-party suite: Go clients (franz-go, Sarama, kafka-go)" \
+            env VLTAVA_BIN="$REPO/target/debug/vltava" bash compat-tests/go/run.sh
+    else
+        section "third-party suite: Go clients (franz-go, Sarama, kafka-go)"
+        echo "---- FAILED: no go toolchain (go on PATH or /usr/local/go/bin/go)"
+        FAILED+=("third-party suite: Go clients: no go toolchain")
+    fi
 fi
 
 for suite in librdkafka kafka-python-suite; do
@@ -175,6 +225,8 @@ done
 
 # ------------------------------------------------------------------ summary
 section "summary"
+echo "per step (result, time, name: counts):"
+printf '  %s\n' "${COUNTS[@]}"
 echo "total time: $(($(date +%s) - START))s"
 if [ ${#FAILED[@]} -gt 0 ]; then
     echo "FAILED steps:"

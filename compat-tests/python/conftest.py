@@ -25,20 +25,13 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-LISTENING_RE = re.compile(rb"listening on PLAINTEXT://127\.0\.0\.1:(\d+)")
+from vltava_helpers import LISTENING_RE, broker_bin
+
 START_TIMEOUT_S = float(os.environ.get("VLTAVA_START_TIMEOUT", "20"))
 STOP_TIMEOUT_S = 20.0
 
 # kafka-python logs every refused reconnect during restarts; keep reports readable.
 logging.getLogger("kafka").setLevel(logging.CRITICAL)
-
-
-def broker_bin() -> Path:
-    path = Path(os.environ.get("VLTAVA_BIN", REPO / "target" / "debug" / "vltava"))
-    if not path.is_absolute():
-        path = REPO / path
-    return path
 
 
 class BrokerStartError(RuntimeError):

@@ -6,10 +6,7 @@ killed brokers truncate, catch up and rejoin the ISR, and min.insync.replicas re
 from __future__ import annotations
 
 import collections
-import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import threading
 import time
@@ -20,103 +17,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import kafka_wire as kw
-from conftest import LISTENING_RE, broker_bin
-from vltava_helpers import free_ports
-
-START_TIMEOUT_S = 60.0
-
-
-class Cluster:
-    """Three vltava processes forming one cluster; each can be killed and restarted."""
-
-    def __init__(self, workdir: Path):
-        self.workdir = workdir
-        ports = free_ports(6)
-        self.client_ports = {i + 1: ports[i] for i in range(3)}
-        self.controller_ports = {i + 1: ports[3 + i] for i in range(3)}
-        self.procs: dict[int, subprocess.Popen] = {}
-        self.offsets: dict[int, int] = {}
-
-    @property
-    def bootstrap(self) -> str:
-        return ",".join(f"127.0.0.1:{p}" for p in self.client_ports.values())
-
-    def log_path(self, node: int) -> Path:
-        return self.workdir / f"broker-{node}.log"
-
-    def args(self, node: int) -> list[str]:
-        voters = ",".join(f"{n}@127.0.0.1:{p}" for n, p in self.controller_ports.items())
-        overrides = {
-            "node.id": str(node),
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.client_ports[node]},CONTROLLER://127.0.0.1:{self.controller_ports[node]}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.client_ports[node]}",
-            "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "controller.quorum.voters": voters,
-            "log.dirs": str(self.workdir / f"data-{node}"),
-            "broker.heartbeat.interval.ms": "500",
-            "broker.session.timeout.ms": "3000",
-            "replica.lag.time.max.ms": "5000",
-            "group.initial.rebalance.delay.ms": "0",
-            "default.replication.factor": "3",
-            "offsets.topic.replication.factor": "3",
-        }
-        out = [str(broker_bin())]
-        for k, v in overrides.items():
-            out += ["--override", f"{k}={v}"]
-        return out
-
-    def spawn(self, node: int) -> None:
-        with open(self.log_path(node), "ab") as log:
-            self.offsets[node] = log.tell()
-            self.procs[node] = subprocess.Popen(
-                self.args(node), stdin=subprocess.DEVNULL, stdout=log, stderr=log
-            )
-
-    def wait_listening(self, node: int) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            with open(self.log_path(node), "rb") as log:
-                log.seek(self.offsets[node])
-                if LISTENING_RE.search(log.read()):
-                    return
-            assert self.procs[node].poll() is None, f"broker {node} exited\n{self.tail(node)}"
-            time.sleep(0.1)
-        raise AssertionError(f"broker {node} did not start\n{self.tail(node)}")
-
-    def start(self) -> None:
-        for node in (1, 2, 3):
-            self.spawn(node)
-        for node in (1, 2, 3):
-            self.wait_listening(node)
-
-    def kill(self, node: int) -> None:
-        proc = self.procs.pop(node)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-
-    def stop(self, node: int) -> None:
-        proc = self.procs.pop(node)
-        os.kill(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-
-    def restart(self, node: int) -> None:
-        self.spawn(node)
-        self.wait_listening(node)
-
-    def shutdown(self) -> None:
-        for node in list(self.procs):
-            proc = self.procs.pop(node)
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=30)
-
-    def tail(self, node: int, lines: int = 40) -> str:
-        text = self.log_path(node).read_text(errors="replace").splitlines()
-        return f"--- broker {node} ---\n" + "\n".join(text[-lines:])
-
-    def tails(self) -> str:
-        return "\n".join(self.tail(n) for n in (1, 2, 3))
+from vltava_cluster import Cluster
 
 
 @pytest.fixture

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import re
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 N_RECORDS = 10_000
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 NUM_KEYS = 997
+
+REPO = Path(__file__).resolve().parents[2]
+LISTENING_RE = re.compile(rb"listening on PLAINTEXT://127\.0\.0\.1:(\d+)")
+
+
+def broker_bin() -> Path:
+    """The vltava binary the suites start: VLTAVA_BIN, else <repo>/target/debug/vltava."""
+    path = Path(os.environ.get("VLTAVA_BIN", REPO / "target" / "debug" / "vltava"))
+    if not path.is_absolute():
+        path = REPO / path
+    return path
 
 
 def free_ports(n: int) -> list[int]:

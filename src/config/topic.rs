@@ -302,28 +302,36 @@ pub fn resolve(
         if let Some(v) = broker_value(bk, broker) {
             synonyms.push((bk.to_string(), v, ConfigSource::StaticBroker));
         }
-        synonyms.push((
-            bk.to_string(),
-            def.default.to_string(),
-            ConfigSource::Default,
-        ));
-    } else {
-        synonyms.push((
-            def.name.to_string(),
-            def.default.to_string(),
-            ConfigSource::Default,
-        ));
+        // Kafka lists the broker key's default as a synonym only when that broker config
+        // has a default of its own; a topic config without a broker key has none.
+        if !BROKER_KEYS_WITHOUT_DEFAULT.contains(&bk) {
+            synonyms.push((
+                bk.to_string(),
+                def.default.to_string(),
+                ConfigSource::Default,
+            ));
+        }
     }
-    let (value, source) = {
-        let first = &synonyms[0];
-        (first.1.clone(), first.2)
-    };
+    let (value, source) = synonyms
+        .first()
+        .map(|(_, v, s)| (v.clone(), *s))
+        .unwrap_or_else(|| (def.default.to_string(), ConfigSource::Default));
     Resolved {
         value,
         source,
         synonyms,
     }
 }
+
+/// Broker configs whose Kafka default is null (the effective value comes from a coarser
+/// sibling such as `log.retention.hours`, or from a fixed fallback), so DescribeConfigs
+/// lists no DEFAULT synonym under their topic configs.
+const BROKER_KEYS_WITHOUT_DEFAULT: &[&str] = &[
+    "log.flush.interval.ms",
+    "log.retention.ms",
+    "log.roll.ms",
+    "log.roll.jitter.ms",
+];
 
 /// A broker key's explicitly configured value, with the unit conversions Kafka applies
 /// (`log.retention.hours` is a synonym of `log.retention.ms`, and so on).
@@ -499,6 +507,19 @@ mod tests {
         let r = resolve(d, &o, &broker);
         assert_eq!(r.value, "5");
         assert_eq!(r.source, ConfigSource::Topic);
-        assert_eq!(r.synonyms.len(), 3);
+        // log.retention.ms has no default of its own in Kafka: no DEFAULT synonym.
+        assert_eq!(r.synonyms.len(), 2);
+        let r = resolve(
+            lookup("remote.storage.enable").unwrap(),
+            &BTreeMap::new(),
+            &broker,
+        );
+        assert_eq!(
+            (r.value.as_str(), r.source),
+            ("false", ConfigSource::Default)
+        );
+        assert!(r.synonyms.is_empty());
+        let r = resolve(lookup("cleanup.policy").unwrap(), &BTreeMap::new(), &broker);
+        assert_eq!(r.synonyms.len(), 1);
     }
 }

@@ -261,17 +261,21 @@ fn has_zstd(bytes: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
+/// A partition answered with an error, as Kafka 4.0 answers it: no offsets (-1), empty
+/// records. A partition the cluster does not know is refused before any read, and Kafka
+/// leaves its aborted-transaction list at the message default (empty); an error from the
+/// read itself (offset out of range, not the leader, a storage error) carries null.
 fn error(data: PartitionData, code: ResponseError) -> PartitionData {
-    let data = data
-        .with_error_code(code.code())
-        .with_records(Some(Bytes::new()));
-    if code == ResponseError::OffsetOutOfRange {
-        data
-    } else {
-        data.with_high_watermark(-1)
-            .with_last_stable_offset(-1)
-            .with_log_start_offset(-1)
-    }
+    let unknown = matches!(
+        code,
+        ResponseError::UnknownTopicOrPartition | ResponseError::UnknownTopicId
+    );
+    data.with_error_code(code.code())
+        .with_records(Some(Bytes::new()))
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1)
+        .with_aborted_transactions(if unknown { Some(Vec::new()) } else { None })
 }
 
 fn build(

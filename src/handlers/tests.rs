@@ -121,6 +121,34 @@ async fn sessionless_full_fetch_is_served_and_incremental_fetch_is_not() {
         assert_eq!((p.error_code, p.high_watermark), (0, 3));
         assert!(p.records.as_ref().is_some_and(|r| !r.is_empty()));
     }
+    // Errors as Kafka 4.0 answers them (asked of the upstream broker): no offsets; an
+    // unknown partition has an empty aborted-transaction list, a failed read null.
+    let mut bad = fetch(0, -1);
+    bad.topics[0].partitions[0].fetch_offset = 7;
+    bad.topics[0].partitions.push(
+        FetchPartition::default()
+            .with_partition(5)
+            .with_partition_max_bytes(1 << 20),
+    );
+    let resp: FetchResponse = call(&broker, ApiKey::Fetch, 11, &bad).await;
+    let (oor, missing) = (
+        &resp.responses[0].partitions[0],
+        &resp.responses[0].partitions[1],
+    );
+    assert_eq!(oor.error_code, ResponseError::OffsetOutOfRange.code());
+    assert_eq!(
+        missing.error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+    for p in [oor, missing] {
+        assert_eq!(
+            (p.high_watermark, p.last_stable_offset, p.log_start_offset),
+            (-1, -1, -1)
+        );
+    }
+    assert_eq!(oor.aborted_transactions, None);
+    assert_eq!(missing.aborted_transactions, Some(Vec::new()));
+
     for (id, epoch) in [(12, 1), (0, 3)] {
         let resp: FetchResponse = call(&broker, ApiKey::Fetch, 11, &fetch(id, epoch)).await;
         assert_eq!(

@@ -98,13 +98,14 @@ def target(shared_target) -> Target:
 @pytest.fixture
 def expect(request):
     """expect(scenario): marks this test a strict expected failure on vltava when the
-    scenario is listed in expected_failures.py (naming the API vltava lacks)."""
+    scenario is listed in expected_failures.py (naming the API vltava lacks); the
+    failure must show that entry's evidence, else the test fails."""
 
     def mark(scenario: str, kind: str) -> None:
         if kind == "vltava" and scenario in VLTAVA_EXPECTED_FAILURES:
-            request.applymarker(
-                pytest.mark.xfail(strict=True, reason=f"needs {VLTAVA_EXPECTED_FAILURES[scenario]}")
-            )
+            api, evidence = VLTAVA_EXPECTED_FAILURES[scenario]
+            request.node.vltava_evidence = evidence
+            request.applymarker(pytest.mark.xfail(strict=True, reason=f"needs {api}"))
 
     return mark
 
@@ -117,9 +118,18 @@ def topic_name(request):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """A failed test's report carries the tail of its broker's log."""
+    """A failed test's report carries the tail of its broker's log; an expected failure
+    without its evidence (expected_failures.py) is turned into a failure."""
     outcome = yield
     rep = outcome.get_result()
+    evidence = getattr(item, "vltava_evidence", None)
+    if rep.when == "call" and evidence and getattr(rep, "wasxfail", None) is not None and call.excinfo:
+        text = str(call.excinfo.getrepr(style="long"))
+        if not re.search(evidence, text):
+            rep.outcome = "failed"
+            del rep.wasxfail
+            rep.sections.append(("expected failure", f"the failure does not show {evidence!r}: "
+                                 "it failed for another reason than the missing API"))
     t = item.funcargs.get("target") if hasattr(item, "funcargs") else None
     if rep.when == "call" and rep.failed and isinstance(t, Target):
         rep.sections.append((f"{t.kind} broker log", t.log_tail(120)))

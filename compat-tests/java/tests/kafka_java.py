@@ -106,11 +106,23 @@ class UpstreamKafka:
 
     kind = "kafka"
 
-    def __init__(self, workdir: Path, overrides: dict[str, str] | None = None, version: str = DEFAULT_VERSION):
+    def __init__(
+        self,
+        workdir: Path,
+        overrides: dict[str, str] | None = None,
+        version: str = DEFAULT_VERSION,
+        node_id: int = 1,
+        ports: tuple[int, int] | None = None,
+        voters: str | None = None,
+    ):
+        """One node; `ports` (client, controller) and `voters` (the quorum, as
+        controller.quorum.voters) are given for a node of an `UpstreamKafkaCluster`."""
         self.workdir = Path(workdir)
         self.log_dir = self.workdir / "data"
         self.version = version
-        self.port, self.controller_port = free_ports(2)
+        self.node_id = node_id
+        self.port, self.controller_port = ports or free_ports(2)
+        self.voters = voters or f"{node_id}@127.0.0.1:{self.controller_port}"
         self.stderr_path = self.workdir / "kafka.log"
         self.overrides = dict(overrides or {})
         self.proc: subprocess.Popen | None = None
@@ -122,8 +134,8 @@ class UpstreamKafka:
     def properties(self) -> dict[str, str]:
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.voters,
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
@@ -141,6 +153,11 @@ class UpstreamKafka:
         return props
 
     def start(self) -> None:
+        self.launch()
+        self.wait_ready(time.monotonic() + START_TIMEOUT_S)
+
+    def launch(self) -> None:
+        """Formats the log directory on first use and starts the process."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "server.properties"
         config.write_text("".join(f"{k}={v}\n" for k, v in self.properties().items()))
@@ -153,7 +170,10 @@ class UpstreamKafka:
             version=self.version,
             env={"KAFKA_HEAP_OPTS": "-Xmx1g", "KAFKA_JVM_PERFORMANCE_OPTS": "-XX:+UseSerialGC"},
         )
-        deadline = time.monotonic() + START_TIMEOUT_S
+
+    def wait_ready(self, deadline: float) -> None:
+        """Waits until the node listens and a client sees it (for a cluster node: once
+        the quorum has formed)."""
         if not wait_port(self.port, deadline):
             self.stop()
             raise AssertionError("upstream Kafka did not listen\n" + self.log_tail())
@@ -185,4 +205,63 @@ class UpstreamKafka:
             text = self.stderr_path.read_text(errors="replace")
         except OSError:
             return "(no kafka log)"
-        return "--- upstream kafka log tail ---\n" + "\n".join(text.splitlines()[-lines:])
+        return f"--- upstream kafka node {self.node_id} log tail ---\n" + "\n".join(text.splitlines()[-lines:])
+
+
+class UpstreamKafkaCluster:
+    """Three real Apache Kafka nodes (KRaft combined mode, a quorum of three) on loopback,
+    with the interface of compat-tests/python/vltava_cluster.Cluster: nodes 1-3, each
+    stopped (SIGTERM), killed (SIGKILL) and restarted on its own ports and data."""
+
+    kind = "kafka"
+
+    def __init__(self, workdir: Path, overrides: dict[str, str] | None = None, version: str = DEFAULT_VERSION):
+        self.workdir = Path(workdir)
+        ports = free_ports(6)
+        self.client_ports = {n: ports[n - 1] for n in (1, 2, 3)}
+        controller_ports = {n: ports[n + 2] for n in (1, 2, 3)}
+        voters = ",".join(f"{n}@127.0.0.1:{p}" for n, p in controller_ports.items())
+        settings = {
+            "default.replication.factor": "3",
+            "offsets.topic.replication.factor": "3",
+            "transaction.state.log.replication.factor": "3",
+            "transaction.state.log.min.isr": "2",
+            "share.coordinator.state.topic.replication.factor": "3",
+            "share.coordinator.state.topic.min.isr": "2",
+            **(overrides or {}),
+        }
+        self.nodes = {
+            n: UpstreamKafka(self.workdir / f"node-{n}", settings, version, node_id=n,
+                             ports=(self.client_ports[n], controller_ports[n]), voters=voters)
+            for n in (1, 2, 3)
+        }
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{p}" for p in self.client_ports.values())
+
+    def start(self) -> None:
+        for node in self.nodes.values():
+            node.launch()
+        deadline = time.monotonic() + 2 * START_TIMEOUT_S
+        for node in self.nodes.values():
+            node.wait_ready(deadline)
+
+    def alive(self, n: int) -> bool:
+        return self.nodes[n].alive()
+
+    def kill(self, n: int) -> None:
+        self.nodes[n].stop(kill=True)
+
+    def stop(self, n: int) -> None:
+        self.nodes[n].stop()
+
+    def restart(self, n: int) -> None:
+        self.nodes[n].start()
+
+    def shutdown(self) -> None:
+        for node in self.nodes.values():
+            node.stop(kill=True)
+
+    def tails(self) -> str:
+        return "\n".join(node.log_tail(40) for node in self.nodes.values())

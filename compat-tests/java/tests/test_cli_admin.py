@@ -139,7 +139,8 @@ def test_cluster_id(target):
 def test_features(target, expect):
     expect("features-describe", target.kind)
     out = tool("kafka-features.sh", "--bootstrap-server", target.bootstrap, "describe").stdout
-    assert re.search(r"Feature: metadata.version\s+SupportedMinVersion: \S+\s+SupportedMaxVersion: \S+\s+FinalizedVersionLevel: \S+", out), out
+    assert re.search(r"Feature: metadata.version\s+SupportedMinVersion: \S+\s+SupportedMaxVersion: \S+\s+FinalizedVersionLevel: \S+",
+                     out), f"kafka-features.sh describe printed no metadata.version: {out!r}"
 
 
 def test_broker_api_versions(target):

@@ -49,15 +49,16 @@ def verifiable_produce(target, topic, n, version, acks="-1", **props) -> dict[in
 
 def verifiable_consume(target, topic, group, n, version, protocol="classic", timeout=120) -> dict[int, int]:
     """Consume n records in a group; returns partition -> records consumed."""
-    out = tool("kafka-verifiable-consumer.sh", "--bootstrap-server", target.bootstrap, "--topic", topic,
-               "--group-id", group, "--max-messages", str(n), "--reset-policy", "earliest",
-               "--group-protocol", protocol, version=version, timeout=timeout).stdout
+    proc = tool("kafka-verifiable-consumer.sh", "--bootstrap-server", target.bootstrap, "--topic", topic,
+                "--group-id", group, "--max-messages", str(n), "--reset-policy", "earliest",
+                "--group-protocol", protocol, version=version, timeout=timeout)
+    out = proc.stdout
     counts: dict[int, int] = {}
     for e in events(out):
         if e["name"] == "records_consumed":
             for p in e["partitions"]:
                 counts[p["partition"]] = counts.get(p["partition"], 0) + p["count"]
-    assert sum(counts.values()) == n, out[-2000:]
+    assert sum(counts.values()) == n, out[-2000:] + "\n--- stderr ---\n" + proc.stderr[-3000:]
     return counts
 
 
