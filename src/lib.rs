@@ -15,6 +15,7 @@ pub mod broker;
 pub mod config;
 pub mod controller;
 pub mod coordinator;
+pub mod fuzz;
 pub mod handlers;
 pub mod net;
 pub mod protocol;

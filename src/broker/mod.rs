@@ -42,6 +42,8 @@ pub enum StartupError {
     Metadata(#[from] MetadataError),
     #[error("log directory: {0}")]
     Storage(#[from] StorageError),
+    #[error("config: {0}")]
+    Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -60,7 +62,16 @@ pub struct Broker {
     pub endpoints: Vec<Endpoint>,
     /// Serialises topic creation, deletion and growth on this broker.
     topic_ops: tokio::sync::Mutex<()>,
+    /// The process's open-file limit (raised to the hard limit at startup).
+    open_file_limit: u64,
+    /// How many partition replicas this broker may host: three quarters of the open-file
+    /// limit, `FILES_PER_PARTITION` files each (the rest is for connections and the
+    /// controller's log). Topic creation and growth beyond it are refused.
+    partition_budget: usize,
 }
+
+/// Files a partition replica holds open (`.log`, `.index`, `.timeindex`).
+pub const FILES_PER_PARTITION: usize = 3;
 
 impl Broker {
     /// This broker's node id.
@@ -134,23 +145,29 @@ pub fn now_ms() -> i64 {
 }
 
 /// A one-node broker on `log_dir` (a quorum of one, no listener, no background tasks),
-/// for tests that drive `handlers::dispatch` or a connection directly.
-#[cfg(test)]
-pub(crate) async fn open_for_test(log_dir: &std::path::Path) -> Arc<Broker> {
-    let config = BrokerConfig::load(
-        None,
-        &[
-            format!("log.dirs={}", log_dir.display()),
-            "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
-        ],
-    )
-    .expect("test config");
+/// for tests and the fuzz harness that drive `handlers::dispatch` directly. `overrides`
+/// are `key=value` settings on top of the defaults.
+pub async fn open_standalone(
+    log_dir: &std::path::Path,
+    overrides: &[String],
+) -> Result<Arc<Broker>, StartupError> {
+    let mut settings = vec![
+        format!("log.dirs={}", log_dir.display()),
+        "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
+    ];
+    settings.extend_from_slice(overrides);
+    let config = BrokerConfig::load(None, &settings)?;
     let endpoint = Endpoint {
         listener: "PLAINTEXT".into(),
         host: "127.0.0.1".into(),
         port: 9092,
     };
-    startup::open(config, vec![endpoint])
+    startup::open(config, vec![endpoint]).await
+}
+
+#[cfg(test)]
+pub(crate) async fn open_for_test(log_dir: &std::path::Path) -> Arc<Broker> {
+    open_standalone(log_dir, &[])
         .await
         .expect("open test broker")
 }

@@ -83,6 +83,7 @@ pub(super) async fn open(
         config.group.clone(),
         Box::new(offsets_topic::OffsetsTopicLog { logs: logs.clone() }),
     );
+    let open_file_limit = raise_open_file_limit();
     let broker = Arc::new(Broker {
         config,
         metadata,
@@ -91,6 +92,10 @@ pub(super) async fn open(
         groups,
         endpoints,
         topic_ops: tokio::sync::Mutex::new(()),
+        open_file_limit,
+        partition_budget: open_file_limit.min(u32::MAX as u64) as usize * 3
+            / 4
+            / super::FILES_PER_PARTITION,
     });
     broker.reconcile();
     // Logs of topics the cluster no longer has (deleted while this broker was down).
@@ -150,4 +155,29 @@ impl Broker {
         self.replicas.reconcile(&state, &configs, now_ms());
         offsets_topic::follow_leadership(self);
     }
+}
+
+/// Raises the soft open-file limit to the hard limit (as the JVM does for Kafka) and
+/// returns the limit in force.
+fn raise_open_file_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    lim.rlim_cur
 }

@@ -42,9 +42,15 @@ pub async fn run(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = Vec::new();
+    let admission = net::Admission::new(broker.config.connections.clone());
     for b in bound {
         log::info!("listening on {}://{}", b.listener.name, b.local_addr);
-        servers.push(tokio::spawn(net::serve(broker.clone(), b, stop_rx.clone())));
+        servers.push(tokio::spawn(net::serve(
+            broker.clone(),
+            b,
+            admission.clone(),
+            stop_rx.clone(),
+        )));
     }
     let housekeeping = tokio::spawn(housekeeping(broker.clone(), stop_rx.clone()));
     let group_timers = tokio::spawn(group_timers(broker.clone(), stop_rx.clone()));

@@ -1,10 +1,10 @@
 //! Topic lifecycle: create (with validation), delete, add partitions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use uuid::Uuid;
 
-use super::Broker;
+use super::{Broker, FILES_PER_PARTITION};
 use crate::config::topic as topic_config;
 use crate::controller::quorum::{MetadataCommand, PlacementError, place_replicas};
 use crate::controller::{MetadataError, TopicMeta, topic_name};
@@ -102,6 +102,7 @@ impl Broker {
                 n => n,
             };
             self.check_replication_factor(rf)?;
+            self.check_replica_count(partitions as usize * rf as usize)?;
             let placement = place_replicas(&self.metadata.snapshot(), partitions, rf as i32)
                 .map_err(placement_error)?;
             (partitions, rf, placement)
@@ -120,6 +121,7 @@ impl Broker {
                 .map_err(|e| TopicError::InvalidConfig(e.to_string()))?;
             configs.insert(k.clone(), v.clone().unwrap_or_default());
         }
+        self.check_placement_budget(&placement)?;
         let id = Uuid::new_v4();
         if validate_only {
             return Ok(TopicMeta {
@@ -225,6 +227,7 @@ impl Broker {
             assignments.to_vec()
         } else {
             self.check_replication_factor(meta.replication_factor)?;
+            self.check_replica_count(added * meta.replication_factor.max(1) as usize)?;
             place_replicas(
                 &self.metadata.snapshot(),
                 added as i32,
@@ -232,6 +235,7 @@ impl Broker {
             )
             .map_err(placement_error)?
         };
+        self.check_placement_budget(&placement)?;
         if validate_only {
             return Ok(());
         }
@@ -250,6 +254,45 @@ impl Broker {
             })
             .await?;
         self.reconcile();
+        Ok(())
+    }
+
+    /// Refuses, before anything is placed, a request for more partition replicas than the
+    /// live brokers' open-file budgets could hold together.
+    fn check_replica_count(&self, replicas: usize) -> Result<(), TopicError> {
+        let brokers = self.live_brokers().len().max(1);
+        let room = self.partition_budget.saturating_mul(brokers);
+        if replicas > room {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Creating {replicas} partition replicas would exceed what {brokers} broker(s) can open: {} partition replicas each ({} open files per partition, limit {} open files; raise the open-file limit, ulimit -n)",
+                self.partition_budget, FILES_PER_PARTITION, self.open_file_limit,
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses a placement that puts more partition replicas on one broker than its
+    /// open-file budget allows (each partition holds its segment and index files open).
+    fn check_placement_budget(&self, placement: &[Vec<i32>]) -> Result<(), TopicError> {
+        let mut load: HashMap<i32, usize> = HashMap::new();
+        for t in self.metadata.snapshot().topics.values() {
+            for p in &t.partitions {
+                for r in &p.replicas {
+                    *load.entry(*r).or_default() += 1;
+                }
+            }
+        }
+        for replicas in placement {
+            for r in replicas {
+                *load.entry(*r).or_default() += 1;
+            }
+        }
+        if let Some((broker, n)) = load.iter().find(|(_, n)| **n > self.partition_budget) {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Broker {broker} would host {n} partition replicas, more than the {} its open-file limit allows ({} open files per partition, limit {} open files; raise the open-file limit, ulimit -n)",
+                self.partition_budget, FILES_PER_PARTITION, self.open_file_limit,
+            )));
+        }
         Ok(())
     }
 

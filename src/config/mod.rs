@@ -5,6 +5,7 @@
 //! unknown. A bad value is a startup error that names the key. This module never touches
 //! the network or the disk beyond reading the properties file.
 
+mod connections;
 pub mod docs;
 mod keys;
 mod listener;
@@ -13,6 +14,7 @@ pub mod topic;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use connections::ConnectionConfig;
 pub use listener::{Listener, parse_listeners};
 
 use crate::coordinator::GroupConfig;
@@ -85,6 +87,8 @@ pub struct BrokerConfig {
     pub delete_topic_enable: bool,
     pub message_max_bytes: i32,
     pub socket_request_max_bytes: usize,
+    /// Connection limits (`max.connections*`, `connections.max.idle.ms`, ...).
+    pub connections: ConnectionConfig,
     pub retention_check_interval_ms: u64,
     pub log_flush_scheduler_interval_ms: u64,
     /// Defaults for every topic's log (topic configs override them).
@@ -358,6 +362,7 @@ impl BrokerConfig {
             delete_topic_enable: p.bool("delete.topic.enable", true)?,
             message_max_bytes,
             socket_request_max_bytes: socket_request_max_bytes as usize,
+            connections: connections::load(&p)?,
             retention_check_interval_ms: p
                 .positive_long("log.retention.check.interval.ms", 300_000)?
                 as u64,

@@ -3,6 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_partitions_request;
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -244,4 +245,43 @@ async fn describe_configs_sends_documentation_only_when_asked() {
             }
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_counts_beyond_the_open_file_budget_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open_for_test(dir.path()).await;
+    for (n, partitions) in [("huge", i32::MAX), ("large", 1 << 24)] {
+        let topic = CreatableTopic::default()
+            .with_name(name(n))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1);
+        let resp = create(&broker, topic).await;
+        let t = &resp.topics[0];
+        assert_eq!(t.error_code, ResponseError::InvalidPartitions.code(), "{n}");
+        let message = t
+            .error_message
+            .as_ref()
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        assert!(message.contains("open-file limit"), "{message}");
+    }
+    // Growing a topic past the budget is refused the same way.
+    let topic = CreatableTopic::default()
+        .with_name(name("grown"))
+        .with_num_partitions(1)
+        .with_replication_factor(1);
+    assert_eq!(create(&broker, topic).await.topics[0].error_code, 0);
+    let grow = CreatePartitionsRequest::default()
+        .with_topics(vec![
+            create_partitions_request::CreatePartitionsTopic::default()
+                .with_name(name("grown"))
+                .with_count(1 << 24),
+        ])
+        .with_timeout_ms(10_000);
+    let resp: CreatePartitionsResponse = call(&broker, ApiKey::CreatePartitions, 3, &grow).await;
+    assert_eq!(
+        resp.results[0].error_code,
+        ResponseError::InvalidPartitions.code()
+    );
 }

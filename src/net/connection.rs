@@ -13,7 +13,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, timeout_at};
 
+use super::{Admission, Admitted};
 use crate::broker::Broker;
 use crate::handlers::{self, Outcome};
 use crate::protocol::frame::{Frame, Part};
@@ -25,17 +27,20 @@ const MAX_IN_FLIGHT: usize = 64;
 type Pending = Outcome;
 
 /// Serves one connection until the client closes it, a bad frame arrives, or shutdown.
+/// `admitted` is the connection's place under the broker's connection limits, held until
+/// it ends.
 pub(super) async fn run(
     broker: Arc<Broker>,
     stream: TcpStream,
     peer: SocketAddr,
+    admitted: Admitted,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
     let mut writer = tokio::spawn(write_responses(wr, rx, peer));
     tokio::select! {
-        r = read_requests(&broker, rd, tx, peer) => {
+        r = read_requests(&broker, rd, tx, peer, admitted.admission()) => {
             if let Err(e) = r {
                 log::info!("closing connection from {peer}: {e}");
             }
@@ -51,38 +56,40 @@ pub(super) async fn run(
 /// Initial size of a connection's read buffer; it grows to the largest frame seen.
 const READ_BUFFER: usize = 64 * 1024;
 
+/// Reads frames and handles them in order. Every frame must arrive whole within
+/// `connections.max.idle.ms` of the previous answer (an idle connection, or one that
+/// trickles a request in, is closed), and its bytes count against
+/// `queued.max.request.bytes` until it is answered.
 async fn read_requests(
     broker: &Arc<Broker>,
     mut rd: OwnedReadHalf,
     tx: mpsc::Sender<Pending>,
     peer: SocketAddr,
+    admission: &Admission,
 ) -> Result<(), FrameError> {
     let max = broker.config.socket_request_max_bytes;
+    let idle = admission.max_idle();
     // One buffer per connection, filled straight from the socket without zeroing; each
     // frame is split off as `Bytes`, and the space is reclaimed once frames are dropped.
     let mut buf = BytesMut::with_capacity(READ_BUFFER);
     loop {
-        if !fill(&mut rd, &mut buf, 4).await? {
+        let deadline = Instant::now() + idle;
+        let within = |filled: Result<Result<bool, FrameError>, _>| {
+            filled.map_err(|_| FrameError::Idle(idle.as_millis() as u64))?
+        };
+        if !within(timeout_at(deadline, fill(&mut rd, &mut buf, 4)).await)? {
             if buf.is_empty() {
                 return Ok(());
             }
             return Err(FrameError::Truncated { expected: 4 });
         }
-        let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-        if size < 0 || size as usize > max {
-            return Err(FrameError::TooLarge {
-                size: size as i64,
-                max,
-            });
-        }
-        let total = 4 + size as usize;
-        if !fill(&mut rd, &mut buf, total).await? {
-            return Err(FrameError::Truncated {
-                expected: size as usize,
-            });
+        let size = protocol::frame_size([buf[0], buf[1], buf[2], buf[3]], max)?;
+        let held = admission.request_bytes(4 + size).await;
+        if !within(timeout_at(deadline, fill(&mut rd, &mut buf, 4 + size)).await)? {
+            return Err(FrameError::Truncated { expected: size });
         }
         buf.advance(4);
-        let frame = buf.split_to(size as usize).freeze();
+        let frame = buf.split_to(size).freeze();
         if buf.capacity() < READ_BUFFER {
             buf.reserve(READ_BUFFER);
         }
@@ -95,6 +102,7 @@ async fn read_requests(
             request.correlation_id
         );
         let outcome = handlers::dispatch(broker, request).await;
+        drop(held);
         if tx.send(outcome).await.is_err() {
             return Ok(());
         }
@@ -220,10 +228,13 @@ mod tests {
         let (_stop_tx, stop_rx) = watch::channel(false);
         let accept = {
             let broker = broker.clone();
+            let admission = crate::net::Admission::new(Default::default());
             tokio::spawn(async move {
                 loop {
+                    let slot = admission.slot().await;
                     let (stream, peer) = listener.accept().await.unwrap();
-                    tokio::spawn(run(broker.clone(), stream, peer, stop_rx.clone()));
+                    let admitted = admission.admit(peer.ip(), slot).unwrap();
+                    tokio::spawn(run(broker.clone(), stream, peer, admitted, stop_rx.clone()));
                 }
             })
         };

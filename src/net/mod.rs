@@ -6,7 +6,9 @@
 
 pub mod client;
 mod connection;
+mod limits;
 mod sendfile;
 mod server;
 
+pub use limits::{Admission, Admitted};
 pub use server::{BoundListener, bind, serve};

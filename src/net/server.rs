@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::Admission;
 use crate::broker::Broker;
 use crate::config::Listener;
 
@@ -38,19 +39,35 @@ pub async fn bind(listeners: &[Listener]) -> std::io::Result<Vec<BoundListener>>
 }
 
 /// Accepts connections until `shutdown` turns true; each connection runs in its own task
-/// and is told to stop through the same signal.
-pub async fn serve(broker: Arc<Broker>, bound: BoundListener, mut shutdown: watch::Receiver<bool>) {
+/// and is told to stop through the same signal. `admission` is shared by every listener:
+/// accepting waits for a free `max.connections` slot, and a connection over its
+/// address's `max.connections.per.ip` is closed at once (both as in Kafka).
+pub async fn serve(
+    broker: Arc<Broker>,
+    bound: BoundListener,
+    admission: Arc<Admission>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
+        let slot = tokio::select! {
+            slot = admission.slot() => slot,
+            _ = shutdown.changed() => break,
+        };
         tokio::select! {
             accepted = bound.socket.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let broker = broker.clone();
-                    let shutdown = shutdown.clone();
-                    tokio::spawn(async move {
-                        super::connection::run(broker, stream, peer, shutdown).await;
-                    });
-                }
+                Ok((stream, peer)) => match admission.admit(peer.ip(), slot) {
+                    Ok(admitted) => {
+                        let _ = stream.set_nodelay(true);
+                        let broker = broker.clone();
+                        let shutdown = shutdown.clone();
+                        tokio::spawn(async move {
+                            super::connection::run(broker, stream, peer, admitted, shutdown).await;
+                        });
+                    }
+                    Err(limit) => log::info!(
+                        "rejected connection from {peer}: the address already has the configured maximum of {limit} connections (max.connections.per.ip)"
+                    ),
+                },
                 Err(e) => {
                     // Running out of file descriptors must not spin the loop.
                     log::warn!("accept on {} failed: {e}", bound.local_addr);

@@ -18,9 +18,7 @@ use kafka_protocol::messages::{ApiKey, ResponseHeader};
 use kafka_protocol::protocol::Encodable;
 use kafka_protocol::protocol::buf::ByteBufMut;
 
-use crate::storage::FileSlice;
-#[cfg(test)]
-use crate::storage::StorageError;
+use crate::storage::{FileSlice, StorageError};
 
 /// Longest slice sent from its file; longer ones are read into memory by the caller.
 const MAX_FILE_PART: usize = 64 << 20;
@@ -61,8 +59,7 @@ impl Frame {
         &self.parts
     }
 
-    /// The whole frame in memory, file parts read.
-    #[cfg(test)]
+    /// The whole frame in memory, file parts read (tests and the fuzz harness).
     pub fn to_bytes(&self) -> Result<Bytes, StorageError> {
         if let [Part::Bytes(b)] = self.parts.as_slice() {
             return Ok(b.clone());

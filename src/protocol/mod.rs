@@ -29,6 +29,8 @@ pub enum FrameError {
     TooShort(usize),
     #[error("unknown API key {0}")]
     UnknownApiKey(i16),
+    #[error("no complete request within {0} ms (connections.max.idle.ms)")]
+    Idle(u64),
     #[error("cannot decode the request header of {api_key:?} v{version}: {reason}")]
     BadHeader {
         api_key: ApiKey,
@@ -47,6 +49,19 @@ pub struct Request {
     pub body: Bytes,
     /// The client's address as Kafka reports it (`/127.0.0.1`), set by the connection.
     pub client_host: String,
+}
+
+/// The size of a request frame from its 4-byte prefix: refused when negative or above
+/// `socket.request.max.bytes` (`max`), as Kafka closes such a connection.
+pub fn frame_size(prefix: [u8; 4], max: usize) -> Result<usize, FrameError> {
+    let size = i32::from_be_bytes(prefix);
+    if size < 0 || size as usize > max {
+        return Err(FrameError::TooLarge {
+            size: size as i64,
+            max,
+        });
+    }
+    Ok(size as usize)
 }
 
 /// Decodes the request header of one frame (without its size prefix).
