@@ -6,6 +6,7 @@
 #   fuzz/run.sh                 # 10^7 executions
 #   RUNS=100000 fuzz/run.sh     # fewer
 #   JOBS=2 fuzz/run.sh          # parallel jobs (each RUNS/JOBS executions)
+#   MAX_TIME=1200 fuzz/run.sh   # stop after this many seconds even before RUNS
 #
 # Installs the nightly toolchain and cargo-fuzz when they are missing. The corpus and
 # the crash artifacts live under fuzz/target/ (never committed). A crash input found here
@@ -14,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 RUNS=${RUNS:-10000000}
 JOBS=${JOBS:-1}
+MAX_TIME=${MAX_TIME:-0}
 if ! rustup toolchain list | grep -q '^nightly'; then
     rustup toolchain install nightly --profile minimal
 fi
@@ -33,10 +35,14 @@ for i, e in enumerate(json.loads((root / "index.json").read_text())):
 PY
 cargo +nightly fuzz build -O requests
 LOG=target/fuzz-requests.log
+# libFuzzer's jobs mode writes each job's output to fuzz-<n>.log; one job runs in place.
+PARALLEL=()
+[ "$JOBS" -gt 1 ] && PARALLEL=(-jobs="$JOBS" -workers="$JOBS")
 start=$(date +%s)
 set +e
 cargo +nightly fuzz run -O requests "$CORPUS" -- \
-    -runs=$((RUNS / JOBS)) -jobs="$JOBS" -workers="$JOBS" -max_len=65536 -rss_limit_mb=4096 \
+    -runs=$((RUNS / JOBS)) "${PARALLEL[@]}" -max_total_time="$MAX_TIME" \
+    -max_len=65536 -rss_limit_mb=4096 \
     -artifact_prefix="$ARTIFACTS/" -print_final_stats=1 2>&1 | tee "$LOG" | grep -E '^#[0-9]+ +(pulse|DONE)|ERROR|panicked|Done'
 rc=${PIPESTATUS[0]}
 set -e
