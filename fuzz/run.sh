@@ -7,6 +7,8 @@
 #   RUNS=100000 fuzz/run.sh     # fewer
 #   JOBS=2 fuzz/run.sh          # parallel jobs (each RUNS/JOBS executions)
 #   MAX_TIME=1200 fuzz/run.sh   # stop after this many seconds even before RUNS
+#   SANITIZER=address fuzz/run.sh  # with AddressSanitizer (default none: safe Rust, and
+#                                  # several times the executions per second)
 #
 # Installs the nightly toolchain and cargo-fuzz when they are missing. The corpus and
 # the crash artifacts live under fuzz/target/ (never committed). A crash input found here
@@ -16,6 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 RUNS=${RUNS:-10000000}
 JOBS=${JOBS:-1}
 MAX_TIME=${MAX_TIME:-0}
+SANITIZER=${SANITIZER:-none}
 if ! rustup toolchain list | grep -q '^nightly'; then
     rustup toolchain install nightly --profile minimal
 fi
@@ -33,14 +36,14 @@ for i, e in enumerate(json.loads((root / "index.json").read_text())):
     body = (root / e["request_file"]).read_bytes()
     (out / f"seed-{i:04d}").write_bytes(struct.pack(">i", len(body)) + body)
 PY
-cargo +nightly fuzz build -O requests
+cargo +nightly fuzz build -O -s "$SANITIZER" requests
 LOG=target/fuzz-requests.log
 # libFuzzer's jobs mode writes each job's output to fuzz-<n>.log; one job runs in place.
 PARALLEL=()
 [ "$JOBS" -gt 1 ] && PARALLEL=(-jobs="$JOBS" -workers="$JOBS")
 start=$(date +%s)
 set +e
-cargo +nightly fuzz run -O requests "$CORPUS" -- \
+cargo +nightly fuzz run -O -s "$SANITIZER" requests "$CORPUS" -- \
     -runs=$((RUNS / JOBS)) "${PARALLEL[@]}" -max_total_time="$MAX_TIME" \
     -max_len=65536 -rss_limit_mb=4096 \
     -artifact_prefix="$ARTIFACTS/" -print_final_stats=1 2>&1 | tee "$LOG" | grep -E '^#[0-9]+ +(pulse|DONE)|ERROR|panicked|Done'
