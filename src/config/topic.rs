@@ -408,6 +408,9 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
     }
     // Produce checks these on every request; resolved here once per config change.
     let effective = |name| effective_i64(name, overrides, broker);
+    c.delete_retention = lookup("cleanup.policy")
+        .map(|d| resolve(d, overrides, broker).value)
+        .is_none_or(|policy| policy.split(',').any(|p| p.trim() == "delete"));
     c.timestamp_before_max_ms = effective("message.timestamp.before.max.ms");
     c.timestamp_after_max_ms = effective("message.timestamp.after.max.ms");
     c.min_insync_replicas = effective("min.insync.replicas");
@@ -521,5 +524,21 @@ mod tests {
         assert!(r.synonyms.is_empty());
         let r = resolve(lookup("cleanup.policy").unwrap(), &BTreeMap::new(), &broker);
         assert_eq!(r.synonyms.len(), 1);
+    }
+
+    #[test]
+    fn only_a_delete_policy_deletes_by_time_and_size() {
+        let broker = BrokerConfig::load(None, &[]).unwrap();
+        let policy = |p: &str| {
+            let o = BTreeMap::from([("cleanup.policy".to_string(), p.to_string())]);
+            log_config(&broker, &o).delete_retention
+        };
+        assert!(log_config(&broker, &BTreeMap::new()).delete_retention);
+        assert!(policy("delete"));
+        assert!(policy("compact,delete"));
+        assert!(policy("delete, compact"));
+        assert!(!policy("compact"));
+        let compacting = BrokerConfig::load(None, &["log.cleanup.policy=compact".to_string()]);
+        assert!(!log_config(&compacting.unwrap(), &BTreeMap::new()).delete_retention);
     }
 }

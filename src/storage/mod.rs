@@ -108,6 +108,9 @@ pub struct LogConfig {
     pub retention_ms: i64,
     /// retention.bytes (per partition); -1 = unlimited
     pub retention_bytes: i64,
+    /// cleanup.policy includes `delete`: only then do retention.ms and retention.bytes
+    /// delete segments (a `compact`-only log keeps its records however old).
+    pub delete_retention: bool,
     /// index.interval.bytes
     pub index_interval_bytes: u32,
     /// max.message.bytes (largest batch)
@@ -135,6 +138,7 @@ impl Default for LogConfig {
             segment_ms: 7 * 24 * 60 * 60 * 1000,
             retention_ms: 7 * 24 * 60 * 60 * 1000,
             retention_bytes: -1,
+            delete_retention: true,
             index_interval_bytes: 4096,
             max_message_bytes: 1_048_588,
             timestamp_type: TimestampType::CreateTime,

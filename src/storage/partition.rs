@@ -421,7 +421,8 @@ impl PartitionLog {
 
     /// Time and size retention (Kafka's `deleteOldSegments`). Returns segments deleted.
     /// Only segments wholly below the high watermark are deleted, so the log start offset
-    /// never passes it.
+    /// never passes it. Time and size apply only where `cleanup.policy` includes `delete`;
+    /// segments below a moved log start offset (DeleteRecords) go whatever the policy.
     pub(super) fn run_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
         let mut inner = self.lock();
         if inner.closed {
@@ -429,13 +430,13 @@ impl PartitionLog {
         }
         let cfg = inner.config.clone();
         let mut deleted = self.delete_below_log_start(&mut inner)?;
-        if cfg.retention_ms >= 0 {
+        if cfg.delete_retention && cfg.retention_ms >= 0 {
             let n = deletable_prefix(&inner, |seg, _| {
                 now_ms.saturating_sub(seg.largest_timestamp()) > cfg.retention_ms
             });
             deleted += self.delete_prefix(&mut inner, n, now_ms, "retention.ms")?;
         }
-        if cfg.retention_bytes >= 0 {
+        if cfg.delete_retention && cfg.retention_bytes >= 0 {
             let mut diff = inner.size() as i64 - cfg.retention_bytes;
             let n = deletable_prefix(&inner, |seg, _| {
                 let ok = diff - seg.size as i64 >= 0;

@@ -515,6 +515,39 @@ fn retention_by_time_and_size() {
 }
 
 #[test]
+fn compacted_log_keeps_records_past_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = simple(10, 0);
+    let cfg = LogConfig {
+        segment_bytes: (b.len() * 2) as u64,
+        retention_ms: 1000,
+        retention_bytes: b.len() as i64,
+        delete_retention: false,
+        ..LogConfig::default()
+    };
+    let (m, log) = open(dir.path(), cfg.clone());
+    for i in 0..6i64 {
+        append(&log, &simple(10, i * 1000), 0);
+    }
+    m.run_retention(1_000_000_000).unwrap();
+    assert_eq!(segment_bases(&log), vec![0, 20, 40]);
+    assert_eq!(log.log_start_offset(), 0);
+    // a log start offset moved by DeleteRecords still deletes what is below it
+    assert!(log.advance_log_start(20).unwrap());
+    assert_eq!(segment_bases(&log), vec![20, 40]);
+    // and `compact,delete` (or `delete`) turns time retention back on
+    m.update_config(
+        "my-topic",
+        LogConfig {
+            delete_retention: true,
+            ..cfg
+        },
+    );
+    m.run_retention(1_000_000_000).unwrap();
+    assert_eq!(log.log_start_offset(), 60);
+}
+
+#[test]
 fn idempotent_producer() {
     let dir = tempfile::tempdir().unwrap();
     let (_m, log) = open(dir.path(), LogConfig::default());
