@@ -7,16 +7,20 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use bytes::Bytes;
+
 use crate::broker::{Broker, now_ms};
-use crate::controller::TopicMeta;
 use crate::protocol::validate::{self, Limits};
 use crate::protocol::{Request, errors};
-use crate::replication::manager::{ReplicaError, ReplicaManager};
-use crate::storage::{AppendInfo, LogConfig, PartitionLog, TimestampType};
-use std::sync::Arc;
+use crate::replication::append::{Acks, AppendEntry, AppendError};
+use crate::replication::manager::ReplicaError;
+use crate::storage::{AppendInfo, LogConfig, TimestampType};
 use std::time::Duration;
 
 /// Returns `None` for acks=0: Kafka sends no response then.
+///
+/// Decode, one call to `ReplicaManager::append_records` for every partition of the
+/// request (it appends as leader and, for acks=all, waits once with one deadline), encode.
 pub async fn handle(
     broker: &Broker,
     req: &Request,
@@ -24,149 +28,81 @@ pub async fn handle(
 ) -> Option<ProduceResponse> {
     let version = req.version;
     let acks = msg.acks;
-    let valid_acks = matches!(acks, -1..=1);
     let now = now_ms();
-    let ctx = Ctx {
-        broker,
-        acks,
-        now,
-        version,
-    };
     let timeout = Duration::from_millis(msg.timeout_ms.max(0) as u64);
-    let mut responses = Vec::with_capacity(msg.topic_data.len());
-    for topic in msg.topic_data {
+    // Every partition's slot in the response: answered now (an error), or by the append.
+    let mut slots: Vec<(usize, PartitionProduceResponse, Option<usize>)> = Vec::new();
+    let mut topics = Vec::with_capacity(msg.topic_data.len());
+    let mut entries = Vec::new();
+    for (t, topic) in msg.topic_data.into_iter().enumerate() {
         let name = topic.name.0.as_str().to_string();
-        let meta = broker.metadata.get(&name);
-        // Append every partition first, then wait for replication (acks=all) of all.
-        let appended: Vec<Appended> = topic
-            .partition_data
-            .into_iter()
-            .map(|p| {
-                let resp = PartitionProduceResponse::default().with_index(p.index);
-                if !valid_acks {
-                    return (error(resp, ResponseError::InvalidRequiredAcks, None), None);
-                }
-                let Some(meta) = meta.as_ref() else {
-                    return (
-                        error(resp, ResponseError::UnknownTopicOrPartition, None),
-                        None,
-                    );
-                };
-                append(&ctx, meta, p.index, p.records.as_ref(), resp)
-            })
-            .collect();
-        let mut partition_responses = Vec::with_capacity(appended.len());
-        for (resp, pending) in appended {
-            let resp = match pending {
-                Some(p) => await_replication(broker, &name, p, timeout, resp).await,
-                None => resp,
-            };
-            // log_start_offset only exists from v5; -1 is its default.
-            partition_responses.push(if version < 5 {
-                resp.with_log_start_offset(-1)
+        let known = broker.metadata.get(&name).is_some();
+        for p in topic.partition_data {
+            let resp = PartitionProduceResponse::default().with_index(p.index);
+            let slot = if !matches!(acks, -1..=1) {
+                (
+                    t,
+                    error(resp, ResponseError::InvalidRequiredAcks, None),
+                    None,
+                )
+            } else if !known {
+                (
+                    t,
+                    error(resp, ResponseError::UnknownTopicOrPartition, None),
+                    None,
+                )
             } else {
-                resp
-            });
+                entries.push(AppendEntry {
+                    topic: name.clone(),
+                    partition: p.index,
+                    records: p.records.unwrap_or_default(),
+                });
+                (t, resp, Some(entries.len() - 1))
+            };
+            slots.push(slot);
         }
-        responses.push(
+        topics.push(
             TopicProduceResponse::default()
                 .with_name(topic.name)
-                .with_topic_id(topic.topic_id)
-                .with_partition_responses(partition_responses),
+                .with_topic_id(topic.topic_id),
         );
+    }
+    let mode = if acks == -1 { Acks::All } else { Acks::Leader };
+    let results = broker
+        .replicas
+        .append_records(entries, mode, timeout, now, |config, records| {
+            check_batch(config, records, now, version)
+        })
+        .await;
+    for (t, resp, entry) in slots {
+        let resp = match entry {
+            None => resp,
+            Some(i) => answer(resp, &results[i], version),
+        };
+        // log_start_offset only exists from v5; -1 is its default.
+        let resp = if version < 5 {
+            resp.with_log_start_offset(-1)
+        } else {
+            resp
+        };
+        topics[t].partition_responses.push(resp);
     }
     if acks == 0 {
         return None;
     }
-    let mut resp = ProduceResponse::default().with_responses(responses);
+    let mut resp = ProduceResponse::default().with_responses(topics);
     if version >= 10 {
         resp.node_endpoints = leader_endpoints(broker, &resp);
     }
     Some(resp)
 }
 
-/// What every partition of one produce request shares.
-struct Ctx<'a> {
-    broker: &'a Broker,
-    acks: i16,
-    now: i64,
-    version: i16,
-}
+/// A refused batch: the Kafka error and its message.
+type Refusal = (ResponseError, Option<String>);
 
-/// A partition's response, and what its answer waits on when it must wait for
-/// replication (acks=all).
-type Appended = (PartitionProduceResponse, Option<Pending>);
-
-/// An acks=all append waiting for the high watermark to pass its last offset.
-struct Pending {
-    log: Arc<PartitionLog>,
-    last_offset: i64,
-    /// `min.insync.replicas` when the batch was appended.
-    min_isr: i64,
-}
-
-fn append(
-    ctx: &Ctx<'_>,
-    meta: &TopicMeta,
-    partition: i32,
-    records: Option<&bytes::Bytes>,
-    resp: PartitionProduceResponse,
-) -> Appended {
-    let (log, leader_epoch) = match ctx.broker.leader_log(&meta.name, partition) {
-        Ok(l) => l,
-        Err(e) => {
-            let resp = error(resp, super::replica_error(e), None);
-            // From v10 a NOT_LEADER_OR_FOLLOWER answer names the current leader (KIP-951).
-            return match e {
-                ReplicaError::NotLeader {
-                    leader,
-                    leader_epoch,
-                } if ctx.version >= 10 && leader >= 0 => (
-                    resp.with_current_leader(
-                        LeaderIdAndEpoch::default()
-                            .with_leader_id(BrokerId(leader))
-                            .with_leader_epoch(leader_epoch),
-                    ),
-                    None,
-                ),
-                _ => (resp, None),
-            };
-        }
-    };
-    let config = log.config();
-    match append_to(ctx, meta, partition, records, &log, &config, leader_epoch) {
-        Ok(info) => {
-            let resp = resp
-                .with_base_offset(info.base_offset)
-                .with_log_append_time_ms(info.log_append_time)
-                .with_log_start_offset(info.log_start_offset);
-            let pending = (ctx.acks == -1).then(|| Pending {
-                log,
-                last_offset: info.last_offset,
-                min_isr: config.min_insync_replicas,
-            });
-            (resp, pending)
-        }
-        Err((code, message)) => (error(resp, code, message), None),
-    }
-}
-
-/// Validates the partition's batch and appends it to `log` (whose config is `config`).
-fn append_to(
-    ctx: &Ctx<'_>,
-    meta: &TopicMeta,
-    partition: i32,
-    records: Option<&bytes::Bytes>,
-    log: &PartitionLog,
-    config: &LogConfig,
-    leader_epoch: i32,
-) -> Result<AppendInfo, (ResponseError, Option<String>)> {
-    let Ctx {
-        broker,
-        acks,
-        now,
-        version,
-    } = *ctx;
+/// Validates a partition's batch against its topic's config (run under the leader role,
+/// before the append).
+fn check_batch(config: &LogConfig, records: &Bytes, now: i64, version: i16) -> Result<(), Refusal> {
     let timestamp_bounds = (config.timestamp_type == TimestampType::CreateTime).then_some((
         config.timestamp_before_max_ms,
         config.timestamp_after_max_ms,
@@ -178,6 +114,7 @@ fn append_to(
         timestamp_bounds,
         version,
     };
+    let records = (!records.is_empty()).then_some(records);
     let header =
         validate::produce_records(records, &limits).map_err(|r| (r.error, Some(r.message)))?;
     if header.is_transactional() {
@@ -186,23 +123,54 @@ fn append_to(
             Some("transactional batches need a transaction coordinator, which this broker does not run".into()),
         ));
     }
-    if acks == -1
-        && (broker.replicas.isr_size(&meta.name, partition) as i64) < config.min_insync_replicas
-    {
-        return Err((ResponseError::NotEnoughReplicas, None));
-    }
-    let Some(bytes) = records else {
-        return Err((ResponseError::InvalidRecord, None));
-    };
-    let appended = log.append_as_leader(bytes, leader_epoch, now);
-    broker.replicas.after_leader_append(&meta.name, partition);
-    appended.map_err(|e| {
-        let code = errors::storage_error(&e);
-        if code == ResponseError::KafkaStorageError {
-            log::error!("append to {}-{partition} failed: {e}", meta.name);
+    Ok(())
+}
+
+/// A partition's answer from its append result.
+fn answer(
+    resp: PartitionProduceResponse,
+    result: &Result<AppendInfo, AppendError<Refusal>>,
+    version: i16,
+) -> PartitionProduceResponse {
+    let e = match result {
+        Ok(info) => {
+            return resp
+                .with_base_offset(info.base_offset)
+                .with_log_append_time_ms(info.log_append_time)
+                .with_log_start_offset(info.log_start_offset);
         }
-        (code, Some(e.to_string()))
-    })
+        Err(e) => e,
+    };
+    match e {
+        AppendError::Rejected((code, message)) => error(resp, *code, message.clone()),
+        AppendError::Replica(r) => {
+            let resp = error(resp, super::replica_error(*r), None);
+            // From v10 a NOT_LEADER_OR_FOLLOWER answer names the current leader (KIP-951).
+            match *r {
+                ReplicaError::NotLeader {
+                    leader,
+                    leader_epoch,
+                } if version >= 10 && leader >= 0 => resp.with_current_leader(
+                    LeaderIdAndEpoch::default()
+                        .with_leader_id(BrokerId(leader))
+                        .with_leader_epoch(leader_epoch),
+                ),
+                _ => resp,
+            }
+        }
+        AppendError::NotEnoughReplicas => error(resp, ResponseError::NotEnoughReplicas, None),
+        AppendError::NotEnoughReplicasAfterAppend => {
+            error(resp, ResponseError::NotEnoughReplicasAfterAppend, None)
+        }
+        AppendError::Timeout => error(resp, ResponseError::RequestTimedOut, None),
+        AppendError::Storage(e) => {
+            let code = errors::storage_error(e);
+            if code == ResponseError::KafkaStorageError {
+                log::error!("append failed: {e}");
+            }
+            error(resp, code, Some(e.to_string()))
+        }
+    }
 }
 
 fn error(
@@ -215,27 +183,6 @@ fn error(
         .with_log_append_time_ms(-1)
         .with_log_start_offset(-1)
         .with_error_message(message.map(StrBytes::from_string))
-}
-
-/// acks=all: answer once the high watermark covers the batch, or with an error when the
-/// ISR shrank below `min.insync.replicas` or the request's timeout passed.
-async fn await_replication(
-    broker: &Broker,
-    topic: &str,
-    pending: Pending,
-    timeout: Duration,
-    resp: PartitionProduceResponse,
-) -> PartitionProduceResponse {
-    if ReplicaManager::wait_replicated(&pending.log, pending.last_offset, timeout).await {
-        return resp;
-    }
-    let isr = broker.replicas.isr_size(topic, resp.index) as i64;
-    let code = if isr < pending.min_isr {
-        ResponseError::NotEnoughReplicasAfterAppend
-    } else {
-        ResponseError::RequestTimedOut
-    };
-    error(resp, code, None)
 }
 
 /// The endpoints of the leaders named in `current_leader` fields (Produce v10+).

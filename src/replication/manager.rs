@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
 
 use super::fetcher::Fetcher;
 use super::leader::LeaderState;
@@ -31,6 +30,9 @@ pub enum Role {
 pub struct Replica {
     pub log: Arc<PartitionLog>,
     pub role: Mutex<Role>,
+    /// The leader epoch of every role change (-1: removed), for waiters that must stop
+    /// when this broker stops leading (acks=all, see `append`).
+    pub leadership: tokio::sync::watch::Sender<i32>,
 }
 
 /// Why a request cannot be served here.
@@ -104,29 +106,6 @@ impl ReplicaManager {
                 leader: *leader,
                 leader_epoch: *leader_epoch,
             }),
-        }
-    }
-
-    /// The size of the (maximal) ISR of a partition this broker leads.
-    pub fn isr_size(&self, topic: &str, partition: i32) -> usize {
-        self.replica(topic, partition)
-            .and_then(
-                |r| match &*r.role.lock().unwrap_or_else(|p| p.into_inner()) {
-                    Role::Leader(l) => Some(l.maximal_isr().len()),
-                    Role::Follower { .. } => None,
-                },
-            )
-            .unwrap_or(0)
-    }
-
-    /// After a leader append: a leader alone in its ISR moves the high watermark itself.
-    pub fn after_leader_append(&self, topic: &str, partition: i32) {
-        if let Some(r) = self.replica(topic, partition) {
-            let role = r.role.lock().unwrap_or_else(|p| p.into_inner());
-            if let Role::Leader(l) = &*role {
-                let hw = l.high_watermark(r.log.log_end_offset());
-                r.log.set_high_watermark(hw);
-            }
         }
     }
 
@@ -246,10 +225,18 @@ impl ReplicaManager {
             .collect();
         for tp in gone {
             self.fetcher.remove(&tp);
-            self.replicas
+            let removed = self
+                .replicas
                 .write()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&tp);
+            if let Some(r) = removed {
+                *r.role.lock().unwrap_or_else(|p| p.into_inner()) = Role::Follower {
+                    leader: -1,
+                    leader_epoch: -1,
+                };
+                r.leadership.send_replace(-1);
+            }
             if !state.topics.contains_key(&tp.topic)
                 && let Err(e) = self.logs.delete(&tp)
             {
@@ -286,6 +273,7 @@ impl ReplicaManager {
                             leader: -1,
                             leader_epoch: -1,
                         }),
+                        leadership: tokio::sync::watch::Sender::new(-1),
                     });
                     self.replicas
                         .write()
@@ -330,21 +318,7 @@ impl ReplicaManager {
                     self.fetcher.remove(&tp);
                 }
             }
-        }
-    }
-
-    /// Waits until the high watermark passes `offset` (acks=all), up to `timeout`.
-    pub async fn wait_replicated(log: &PartitionLog, offset: i64, timeout: Duration) -> bool {
-        let mut rx = log.subscribe_high_watermark();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if log.high_watermark() > offset {
-                return true;
-            }
-            match tokio::time::timeout_at(deadline, rx.changed()).await {
-                Ok(Ok(())) => {}
-                _ => return log.high_watermark() > offset,
-            }
+            replica.leadership.send_replace(epoch);
         }
     }
 

@@ -3,7 +3,10 @@
 //!
 //! Must never decode Kafka messages; it works on log-end-offset notifications only.
 
+pub mod append;
 pub mod fetcher;
 pub mod leader;
 pub mod manager;
 pub mod purgatory;
+#[cfg(test)]
+mod tests_append;

@@ -1,0 +1,209 @@
+//! The one write path (Kafka's `ReplicaManager.appendRecords` + `DelayedProduce`): every
+//! leader append — a producer's batch or a coordinator's records — goes through
+//! [`ReplicaManager::append_records`]. It holds the partition's leader role for the
+//! whole append, checks `min.insync.replicas`, moves the high watermark, and for
+//! acks=all waits once for the whole request, with one deadline, until the high
+//! watermark passes every batch — re-checking on every wake that this broker still
+//! leads at the epoch it appended in, so a record replaced after a demotion is never
+//! confirmed.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::manager::{ReplicaError, ReplicaManager, Role};
+use crate::storage::{AppendInfo, LogConfig, StorageError};
+
+/// How many replicas must have a batch before it is acknowledged (the produce `acks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// acks=0 and acks=1: the leader's own append.
+    Leader,
+    /// acks=all: every replica of the ISR, and at least `min.insync.replicas`.
+    All,
+}
+
+/// One partition's part of an append.
+pub struct AppendEntry {
+    pub topic: String,
+    pub partition: i32,
+    /// One or more v2 batches, as produced.
+    pub records: Bytes,
+}
+
+/// Why one partition's append was not acknowledged. `E` is the caller's own rejection
+/// (its validation of the batch against the partition's config).
+#[derive(Debug)]
+pub enum AppendError<E> {
+    /// The caller's check refused the batch; nothing was appended.
+    Rejected(E),
+    /// Not hosted here, or not led by this broker (also: demoted during the wait).
+    Replica(ReplicaError),
+    /// acks=all with an ISR smaller than `min.insync.replicas`: nothing was appended.
+    NotEnoughReplicas,
+    /// Appended, but the ISR shrank below `min.insync.replicas` before it was replicated.
+    NotEnoughReplicasAfterAppend,
+    /// Appended, not replicated within the request's timeout.
+    Timeout,
+    Storage(StorageError),
+}
+
+/// An acks=all append waiting for the high watermark.
+struct Waiting {
+    index: usize,
+    topic: String,
+    partition: i32,
+    last_offset: i64,
+    leader_epoch: i32,
+    min_isr: i64,
+}
+
+impl ReplicaManager {
+    /// Appends every entry as leader and answers per entry, in order. `check` sees each
+    /// entry's batch and its partition's config before the append, under the leader role.
+    /// With [`Acks::All`], waits until every appended entry is replicated to the ISR, at
+    /// most `timeout` for the whole call.
+    pub async fn append_records<E>(
+        &self,
+        entries: Vec<AppendEntry>,
+        acks: Acks,
+        timeout: Duration,
+        now: i64,
+        check: impl Fn(&LogConfig, &Bytes) -> Result<(), E>,
+    ) -> Vec<Result<AppendInfo, AppendError<E>>> {
+        let deadline = Instant::now() + timeout;
+        let mut results = Vec::with_capacity(entries.len());
+        let mut waiting = Vec::new();
+        for (index, e) in entries.into_iter().enumerate() {
+            let result = self.append_one(&e, acks, now, &check);
+            if let (Ok(a), Acks::All) = (&result, acks) {
+                waiting.push(Waiting {
+                    index,
+                    topic: e.topic,
+                    partition: e.partition,
+                    last_offset: a.info.last_offset,
+                    leader_epoch: a.leader_epoch,
+                    min_isr: a.min_isr,
+                });
+            }
+            results.push(result.map(|a| a.info));
+        }
+        // One deadline for all: the waits overlap, so the call takes at most `timeout`.
+        for w in waiting {
+            if let Err(e) = self.wait_committed(&w, deadline).await {
+                results[w.index] = Err(e);
+            }
+        }
+        results
+    }
+
+    /// Validates and appends one entry while holding its leader role.
+    fn append_one<E>(
+        &self,
+        e: &AppendEntry,
+        acks: Acks,
+        now: i64,
+        check: &impl Fn(&LogConfig, &Bytes) -> Result<(), E>,
+    ) -> Result<Appended, AppendError<E>> {
+        let r = self
+            .replica(&e.topic, e.partition)
+            .ok_or(AppendError::Replica(ReplicaError::Unknown))?;
+        let role = r.role.lock().unwrap_or_else(|p| p.into_inner());
+        let leader = match &*role {
+            Role::Leader(l) => l,
+            Role::Follower {
+                leader,
+                leader_epoch,
+            } => {
+                return Err(AppendError::Replica(ReplicaError::NotLeader {
+                    leader: *leader,
+                    leader_epoch: *leader_epoch,
+                }));
+            }
+        };
+        let config = r.log.config();
+        check(&config, &e.records).map_err(AppendError::Rejected)?;
+        if acks == Acks::All && (leader.maximal_isr().len() as i64) < config.min_insync_replicas {
+            return Err(AppendError::NotEnoughReplicas);
+        }
+        let appended = r.log.append_as_leader(&e.records, leader.leader_epoch, now);
+        // A leader alone in its ISR moves the high watermark itself.
+        r.log
+            .set_high_watermark(leader.high_watermark(r.log.log_end_offset()));
+        let info = appended.map_err(AppendError::Storage)?;
+        Ok(Appended {
+            info,
+            leader_epoch: leader.leader_epoch,
+            min_isr: config.min_insync_replicas,
+        })
+    }
+
+    /// Waits until the high watermark passes `w.last_offset` while this broker still leads
+    /// at `w.leader_epoch`, or `deadline`.
+    async fn wait_committed<E>(
+        &self,
+        w: &Waiting,
+        deadline: Instant,
+    ) -> Result<(), AppendError<E>> {
+        let Some(r) = self.replica(&w.topic, w.partition) else {
+            return Err(AppendError::Replica(ReplicaError::Unknown));
+        };
+        let mut hw = r.log.subscribe_high_watermark();
+        let mut leadership = r.leadership.subscribe();
+        loop {
+            // Under the role lock: while it shows this leadership, the log cannot have
+            // been truncated (only a follower truncates), so the high watermark is ours.
+            {
+                let role = r.role.lock().unwrap_or_else(|p| p.into_inner());
+                match &*role {
+                    Role::Leader(l) if l.leader_epoch == w.leader_epoch => {
+                        if r.log.high_watermark() > w.last_offset {
+                            return Ok(());
+                        }
+                        if Instant::now() >= deadline {
+                            return Err(if (l.maximal_isr().len() as i64) < w.min_isr {
+                                AppendError::NotEnoughReplicasAfterAppend
+                            } else {
+                                AppendError::Timeout
+                            });
+                        }
+                    }
+                    Role::Leader(l) => {
+                        return Err(AppendError::Replica(ReplicaError::NotLeader {
+                            leader: l.local_id,
+                            leader_epoch: l.leader_epoch,
+                        }));
+                    }
+                    Role::Follower {
+                        leader,
+                        leader_epoch,
+                    } => {
+                        return Err(AppendError::Replica(ReplicaError::NotLeader {
+                            leader: *leader,
+                            leader_epoch: *leader_epoch,
+                        }));
+                    }
+                }
+            }
+            // Woken by a high watermark move, a leadership change or the deadline.
+            let closed = tokio::time::timeout_at(deadline, async {
+                tokio::select! {
+                    r = hw.changed() => r.is_err(),
+                    r = leadership.changed() => r.is_err(),
+                }
+            })
+            .await;
+            if closed == Ok(true) {
+                return Err(AppendError::Replica(ReplicaError::Unknown));
+            }
+        }
+    }
+}
+
+/// A leader append's result and what its wait needs.
+struct Appended {
+    info: AppendInfo,
+    leader_epoch: i32,
+    min_isr: i64,
+}
