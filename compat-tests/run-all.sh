@@ -35,7 +35,7 @@ counts_of() {
     else
         # A step that prints no counts (fmt, clippy) is not an error: grep's status 1
         # would end the whole run under pipefail.
-        { grep -E '^(=+ )?[0-9]+ (passed|failed)' "$log" || true; } | tail -1 | sed -E 's/^=+ //; s/ =+$//'
+        { grep -E '^(=+ )?[0-9]+ (passed|failed|skipped|errors?)' "$log" || true; } | tail -1 | sed -E 's/^=+ //; s/ =+$//'
     fi
 }
 
@@ -50,6 +50,12 @@ step() {
     "$@" </dev/null 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
     local counts
     counts=$(counts_of "$log")
+    # Skips are reported as skips, never as passes; a step whose tests all skipped
+    # tested nothing, and fails.
+    if [ "$rc" -eq 0 ] && [[ "$counts" == *skipped* ]] && ! [[ "$counts" =~ (^|[^0-9])[1-9][0-9]*\ passed ]]; then
+        echo "---- every selected test of this step skipped: nothing was tested"
+        rc=1
+    fi
     if [ "$rc" -eq 0 ]; then
         printf -- '---- %s: OK (%ss)\n' "$name" $((SECONDS - t0))
         COUNTS+=("$(printf '%-6s %5ss  %s: %s' OK $((SECONDS - t0)) "$name" "${counts:-no test counts}")")

@@ -237,6 +237,10 @@ rm -f "$BUILD_DIR"/tests/stats_*.json "$BUILD_DIR"/tests/*.offset
 PASSED=()
 FAILED=()
 SKIPPED=()
+# Passed, but only in variants that run against librdkafka's mock cluster or with no
+# broker at all (names ending _local or _mock): they say nothing about vltava, so they
+# are counted apart.
+NO_BROKER=()
 for entry in "${TESTS_LIST[@]}"; do
     read -r t targs <<<"$entry"
     label="$t${targs:+ $targs}"
@@ -254,6 +258,10 @@ for entry in "${TESTS_LIST[@]}"; do
     if ((rc == 0)) && [[ -n "$rows" ]] && ! grep -qvE '=SKIPPED$' <<<"$(tr ' ' '\n' <<<"$rows")"; then
         SKIPPED+=("$label")
         echo "SKIP $label (${dt}s) [$rows] $(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -m1 -oE 'SKIPPING TEST: .*' | cut -c1-150 || true)"
+    elif ((rc == 0)) && [[ -n "$rows" ]] &&
+        ! grep -qvE '_(local|mock)=' <<<"$(tr ' ' '\n' <<<"$rows")"; then
+        NO_BROKER+=("$label")
+        echo "PASS (no broker: local/mock variants only) $label (${dt}s) [$rows]"
     elif ((rc == 0)); then
         PASSED+=("$label")
         echo "PASS $label (${dt}s) [$rows]"
@@ -278,8 +286,10 @@ if [[ "$MODE" == all ]]; then
     echo "passing: ${PASSED[*]:-}"
     echo "failing: ${FAILED[*]:-}"
     echo "skipped: ${SKIPPED[*]:-}"
+    echo "passing without a broker: ${NO_BROKER[*]:-}"
 fi
-echo "${#PASSED[@]} passed, ${#FAILED[@]} failed"
+echo "${#PASSED[@]} passed, ${#FAILED[@]} failed, ${#SKIPPED[@]} skipped, ${#NO_BROKER[@]} passed without talking to vltava (local/mock variants only)"
+((${#PASSED[@]} > 0)) || { log "no selected test passed against vltava"; exit 1; }
 ((${#FAILED[@]} == 0))
 }
 

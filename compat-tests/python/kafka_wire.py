@@ -205,15 +205,18 @@ def message_set_v1(records: list[tuple[bytes | None, bytes | None]], ts: int) ->
 
 
 # --------------------------------------------------------------- requests
-def produce_v7(topic: str, partition: int, records: bytes, correlation_id: int = 11, version: int = 7) -> bytes:
-    """Produce v3..v8 share this request layout."""
+def produce_v7(topic: str, partition: int | list[int], records: bytes, correlation_id: int = 11,
+               version: int = 7, timeout_ms: int = 10000) -> bytes:
+    """Produce v3..v8 share this request layout; acks=all, the same batch to every
+    partition named."""
     assert 3 <= version <= 8
+    parts = partition if isinstance(partition, list) else [partition]
     return (
         header(0, version, correlation_id)
         + string(None)  # transactional id
         + i16(-1)  # acks=all
-        + i32(10000)
-        + array([string(topic) + array([i32(partition) + nbytes(records)])])
+        + i32(timeout_ms)
+        + array([string(topic) + array([i32(p) + nbytes(records) for p in parts])])
     )
 
 

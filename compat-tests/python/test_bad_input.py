@@ -1,11 +1,10 @@
 """Malformed and invalid requests on raw sockets. Nothing a client sends may
 crash the broker; bad frames close the connection, bad fields get Kafka's error
-codes. Expected answers are Apache Kafka 4.0's (see
-/work/shared/upstream-fixtures and its README)."""
+codes. Expected answers are Apache Kafka 4.0's (the captured requests and answers are in
+protocol-fixtures/bad-requests, with what Kafka did in its index.json)."""
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from pathlib import Path
@@ -16,8 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 import kafka_wire as w
 
-FIXTURES = Path(os.environ.get("VLTAVA_UPSTREAM_FIXTURES", "/work/shared/upstream-fixtures"))
-REPO_FIXTURES = Path(__file__).resolve().parents[2] / "protocol-fixtures"
+BAD_REQUESTS = Path(__file__).resolve().parents[2] / "protocol-fixtures" / "bad-requests"
 
 # Kafka error codes
 CORRUPT_MESSAGE = 2
@@ -30,12 +28,9 @@ INVALID_RECORD = 87
 UNSUPPORTED_COMPRESSION_TYPE = 76
 
 
-def fixture_bytes(rel: str) -> bytes:
-    for base in (FIXTURES, REPO_FIXTURES):
-        p = base / rel
-        if p.exists():
-            return p.read_bytes()
-    pytest.skip(f"fixture {rel} not found under {FIXTURES} or {REPO_FIXTURES}")
+def fixture_bytes(name: str) -> bytes:
+    """A request captured for Kafka 4.0, from the repository (a missing one fails the test)."""
+    return (BAD_REQUESTS / name).read_bytes()
 
 
 def assert_healthy(broker) -> dict[int, tuple[int, int]]:
@@ -68,8 +63,8 @@ def require_version(versions, api_key: int, version: int, name: str) -> None:
 
 # ---------------------------------------------------------------- framing
 def test_api_versions_v0_fixture(broker):
-    """The raw ApiVersions v0 request from the fixtures gets a well-formed v0 answer."""
-    req = fixture_bytes("ApiVersions/v0-raw-1.request.bin")
+    """A raw ApiVersions v0 request gets a well-formed v0 answer."""
+    req = w.header(18, 0, 1, "raw-fixtures")  # 22 bytes, as the fixture Kafka 4.0 answered
     r = w.roundtrip(broker.port, req)
     assert r.i32() == 1  # correlation id of the fixture
     assert r.i16() == 0
@@ -158,7 +153,7 @@ def test_huge_array_count_closes_connection(broker, version):
 
 def test_unknown_api_key_closes_connection(broker):
     with w.connect(broker.port) as s:
-        w.send_frame(s, fixture_bytes("UnknownApiKey9999/v0-raw-1.request.bin"))
+        w.send_frame(s, fixture_bytes("unknown-apikey-9999.request.bin"))
         assert w.is_closed_by_peer(s), "Kafka closes the connection on unknown API key 9999"
     with w.connect(broker.port) as s:
         w.send_frame(s, w.header(9999, 0, 5))
@@ -168,13 +163,13 @@ def test_unknown_api_key_closes_connection(broker):
 
 def test_unsupported_metadata_version_closes_connection(broker):
     with w.connect(broker.port) as s:
-        w.send_frame(s, fixture_bytes("Metadata/v99-raw-1.request.bin"))
+        w.send_frame(s, fixture_bytes("metadata-v99.request.bin"))
         assert w.is_closed_by_peer(s), "Kafka closes the connection on Metadata v99"
     assert_healthy(broker)
 
 
 def test_api_versions_v99_answers_v0_with_error_35(broker):
-    req = fixture_bytes("ApiVersions/v99-raw-1.request.bin")
+    req = fixture_bytes("apiversions-v99.request.bin")
     versions = assert_healthy(broker)
     r = w.roundtrip(broker.port, req)
     assert r.i32() == 4, "correlation id"

@@ -20,9 +20,8 @@ import kafka_wire as kw
 from vltava_cluster import Cluster
 
 
-@pytest.fixture
-def cluster(request):
-    c = Cluster(Path(tempfile.mkdtemp(prefix="vltava-cluster-")))
+def started_cluster(request, overrides: dict[str, str] | None = None):
+    c = Cluster(Path(tempfile.mkdtemp(prefix="vltava-cluster-")), overrides)
     c.start()
     yield c
     c.shutdown()
@@ -30,6 +29,19 @@ def cluster(request):
     if rep is not None and rep.failed:
         print(c.tails())
     shutil.rmtree(c.workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster(request):
+    yield from started_cluster(request)
+
+
+@pytest.fixture
+def patient_cluster(request):
+    """A cluster whose leaders keep a silent follower in the ISR for 60 s, so a paused
+    follower holds acks=all answers until the request's own timeout, however loaded the
+    machine is."""
+    yield from started_cluster(request, {"replica.lag.time.max.ms": "60000"})
 
 
 def admin(c: Cluster) -> AdminClient:
@@ -272,3 +284,80 @@ def test_min_insync_replicas_refuses_acks_all(cluster):
     low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
     c.close()
     assert high == 1, "the refused batch was not written"
+
+
+def test_acks_all_to_many_partitions_waits_once(patient_cluster):
+    """One produce request to every partition a broker leads, with a follower that stops
+    fetching: every partition times out, all within one timeout_ms (not one per partition),
+    and once the follower is back the same request succeeds."""
+    cluster = patient_cluster
+    topic = "wide"
+    create_topic(cluster, topic, 30)
+    wait_until(lambda: all(isr == (1, 2, 3) for _, isr in partitions(cluster, topic, [1, 2, 3]).values()),
+               30, "full ISRs")
+    parts = partitions(cluster, topic, [1, 2, 3])
+    leader = parts[0][0]
+    led = sorted(p for p, (l, _) in parts.items() if l == leader)
+    follower = next(n for n in (1, 2, 3) if n != leader)
+    batch = bytes(kw.record_batch_v2([(b"k", b"v")], int(time.time() * 1000)))
+    timeout_ms = 2000
+    cluster.pause(follower)
+    try:
+        started = time.monotonic()
+        r = kw.roundtrip(cluster.client_ports[leader],
+                         kw.produce_v7(topic, led, batch, correlation_id=41, timeout_ms=timeout_ms))
+        took = time.monotonic() - started
+        answers = kw.parse_produce_v7(r, correlation_id=41)
+    finally:
+        cluster.resume(follower)
+    errors = {p: answers[(topic, p)][0] for p in led}
+    assert set(errors.values()) == {7}, f"expected REQUEST_TIMED_OUT (7) everywhere: {errors}"
+    # Sequential waits would take len(led) x timeout; one deadline takes one.
+    assert took < 3 * timeout_ms / 1000, f"{len(led)} partitions answered after {took:.1f}s"
+
+    def succeeds():
+        r = kw.roundtrip(cluster.client_ports[leader], kw.produce_v7(topic, led, batch, correlation_id=42))
+        return all(err == 0 for err, _ in kw.parse_produce_v7(r, correlation_id=42).values())
+
+    wait_until(succeeds, 30, "acks=all to succeed with the follower back")
+
+
+def coordinator_of(c: Cluster, group: str, alive: list[int]) -> int:
+    a = AdminClient({"bootstrap.servers": ",".join(f"127.0.0.1:{c.client_ports[n]}" for n in alive)})
+    return a.describe_consumer_groups([group])[group].result(timeout=30).coordinator.id
+
+
+def test_committed_offsets_survive_killing_the_coordinator(cluster):
+    """Offsets are acknowledged only once __consumer_offsets has them on every in-sync
+    replica: kill -9 of the coordinator right after the last acknowledged commit loses
+    none of them."""
+    topic = "commits"
+    create_topic(cluster, topic, 1)
+    alive = [1, 2, 3]
+    for round_ in range(2):
+        group = f"survivor-{round_}"
+        committer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group,
+                              "enable.auto.commit": False})
+        committer.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)
+        coordinator = coordinator_of(cluster, group, alive)
+        wait_until(lambda: partitions(cluster, "__consumer_offsets", alive)
+                   and all(isr == (1, 2, 3) for _, isr in partitions(cluster, "__consumer_offsets", alive).values()),
+                   30, "__consumer_offsets in sync")
+        last = 0
+        for n in range(2, 40):
+            committer.commit(offsets=[TopicPartition(topic, 0, n)], asynchronous=False)
+            last = n
+        cluster.kill(coordinator)  # right after the last acknowledgement
+        committer.close()
+        survivors = [n for n in (1, 2, 3) if n != coordinator]
+        reader = Consumer({"bootstrap.servers": ",".join(f"127.0.0.1:{cluster.client_ports[n]}" for n in survivors),
+                           "group.id": group, "enable.auto.commit": False})
+        try:
+            got = wait_until(lambda: reader.committed([TopicPartition(topic, 0)], timeout=10)[0].offset,
+                             60, f"the offsets of {group} from a new coordinator", cluster.tails)
+        finally:
+            reader.close()
+        assert got == last, f"acknowledged offset {last}, the new coordinator has {got}"
+        cluster.restart(coordinator)
+        wait_until(lambda: all(isr == (1, 2, 3) for _, isr in partitions(cluster, "__consumer_offsets", alive).values()),
+                   60, f"broker {coordinator} back in every ISR", cluster.tails)

@@ -129,8 +129,11 @@ def test_load_balancing_and_rebalancing_under_churn(gbroker, topic_name, tmp_pat
 
         everyone = lambda: [r for w in (a, w_b, c) for r in w.records()]  # noqa: E731
         # A killed member may have committed a record it could not report any more.
+        missing = lambda: sorted(  # noqa: E731
+            {f"v-{i}" for i in range(1600)} - {r[2] for r in everyone()}, key=lambda v: int(v[2:]))
         wait_for(lambda: len({r[2] for r in everyone()}) >= 1598, 60, "all records to be consumed",
-                 lambda: len(everyone()))
+                 lambda: f"{len(everyone())} reported; missing {missing()}; "
+                         f"errors {[(w.name, line) for w in (a, w_b, c) for line in w.lines() if line.startswith('E ')]}")
         c.stop()
     finally:
         for w in (a, w_b):

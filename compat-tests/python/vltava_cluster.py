@@ -92,6 +92,13 @@ class Cluster:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
 
+    def pause(self, node: int) -> None:
+        """SIGSTOP: the broker is alive to the kernel (its sockets stay open) but does nothing."""
+        os.kill(self.procs[node].pid, signal.SIGSTOP)
+
+    def resume(self, node: int) -> None:
+        os.kill(self.procs[node].pid, signal.SIGCONT)
+
     def alive(self, node: int) -> bool:
         proc = self.procs.get(node)
         return proc is not None and proc.poll() is None

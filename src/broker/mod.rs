@@ -55,7 +55,7 @@ pub struct Broker {
     pub metadata: Arc<Metadata>,
     pub logs: Arc<LogManager>,
     /// Which partitions this broker leads or follows.
-    pub replicas: ReplicaManager,
+    pub replicas: Arc<ReplicaManager>,
     /// Consumer groups and committed offsets (of the offsets partitions this broker leads).
     pub groups: GroupCoordinator,
     /// This broker's advertised endpoints, with ephemeral ports resolved after binding.

@@ -1,20 +1,26 @@
 //! The `__consumer_offsets` topic: created on first use (as Kafka creates it on the first
-//! FindCoordinator), written by the group coordinator, and replayed partition by partition
-//! when this broker becomes the leader of that partition (and so its groups' coordinator).
+//! FindCoordinator), written by the group coordinator through the replica manager (as the
+//! partition's leader, acks=all), and replayed partition by partition when this broker
+//! becomes the leader of that partition (and so its groups' coordinator).
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::{Broker, NewTopic, TopicError, now_ms};
-use crate::coordinator::{GroupCoordinator, OFFSETS_TOPIC, OffsetsLog};
+use crate::coordinator::{GroupCoordinator, GroupError, OFFSETS_TOPIC, OffsetsLog, WriteMark};
+use crate::replication::append::{Acks, AppendEntry, AppendError, Written};
+use crate::replication::manager::{ReplicaError, ReplicaManager};
 use crate::storage::records::RecordIter;
 use crate::storage::{LogManager, TopicPartition, batch, builder};
 
-/// Appends coordinator records to the partitions of `__consumer_offsets`.
+/// Appends coordinator records to the partitions of `__consumer_offsets` this broker
+/// leads: the same write path as a producer's acks=all batch.
 pub(super) struct OffsetsTopicLog {
-    pub logs: Arc<LogManager>,
+    pub replicas: Arc<ReplicaManager>,
 }
 
 impl OffsetsLog for OffsetsTopicLog {
@@ -23,21 +29,72 @@ impl OffsetsLog for OffsetsTopicLog {
         partition: i32,
         records: &[(Bytes, Option<Bytes>)],
         now: i64,
-    ) -> Result<(), String> {
-        let log = self
-            .logs
-            .get(&TopicPartition {
-                topic: OFFSETS_TOPIC.to_string(),
-                partition,
-            })
-            .ok_or_else(|| format!("{OFFSETS_TOPIC}-{partition} does not exist"))?;
+    ) -> Result<WriteMark, GroupError> {
         let recs: Vec<builder::KeyValue<'_>> = records
             .iter()
             .map(|(k, v)| (Some(&k[..]), v.as_deref()))
             .collect();
-        log.append(&builder::build_batch(&recs, now), now)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        let entry = AppendEntry {
+            topic: OFFSETS_TOPIC.to_string(),
+            partition,
+            records: builder::build_batch(&recs, now).freeze(),
+        };
+        let no_check = |_: &_, _: &_| Ok::<(), Infallible>(());
+        match self.replicas.append_now(&entry, Acks::All, now, &no_check) {
+            Ok((_, w)) => Ok(WriteMark {
+                partition,
+                last_offset: w.last_offset,
+                leader_epoch: w.leader_epoch,
+            }),
+            Err(e) => Err(write_error(e)),
+        }
+    }
+}
+
+/// A failed coordinator write as Kafka's coordinator runtime reports it: clients find the
+/// coordinator again (NOT_COORDINATOR) or retry it (COORDINATOR_NOT_AVAILABLE).
+fn write_error(e: AppendError<Infallible>) -> GroupError {
+    match e {
+        AppendError::Replica(ReplicaError::NotLeader { .. }) => GroupError::NotCoordinator,
+        AppendError::Replica(ReplicaError::Unknown)
+        | AppendError::NotEnoughReplicas
+        | AppendError::NotEnoughReplicasAfterAppend
+        | AppendError::Timeout => GroupError::CoordinatorNotAvailable,
+        AppendError::Storage(e) => GroupError::Storage(e.to_string()),
+        AppendError::Rejected(never) => match never {},
+    }
+}
+
+impl Broker {
+    /// Waits until a coordinator write is replicated to the ISR of its partition, at most
+    /// `offsets.commit.timeout.ms`: group requests are answered only then.
+    pub async fn group_write_committed(&self, mark: WriteMark) -> Result<(), GroupError> {
+        let timeout = Duration::from_millis(self.groups.config().commit_timeout_ms as u64);
+        let written = Written {
+            topic: OFFSETS_TOPIC.to_string(),
+            partition: mark.partition,
+            last_offset: mark.last_offset,
+            leader_epoch: mark.leader_epoch,
+            min_isr: self
+                .replicas
+                .replica(OFFSETS_TOPIC, mark.partition)
+                .map_or(1, |r| r.log.config().min_insync_replicas),
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        self.replicas
+            .wait_written::<Infallible>(&written, deadline)
+            .await
+            .map_err(write_error)
+    }
+
+    /// Waits until the group's latest record is committed (or reports why it was not):
+    /// answers that reveal a group's state (JoinGroup, SyncGroup, LeaveGroup) wait so.
+    pub async fn group_state_committed(&self, group_id: &str) -> Result<(), GroupError> {
+        match self.groups.last_write(group_id) {
+            None => Ok(()),
+            Some(Err(e)) => Err(e),
+            Some(Ok(mark)) => self.group_write_committed(mark).await,
+        }
     }
 }
 

@@ -73,15 +73,17 @@ pub(super) async fn open(
     let logs = Arc::new(tokio::task::block_in_place(|| {
         LogManager::open(&config.log_dir, &configs, now_ms())
     })?);
-    let replicas = ReplicaManager::new(
+    let replicas = Arc::new(ReplicaManager::new(
         config.node_id,
         logs.clone(),
         metadata.clone(),
         config.replica_lag_time_max_ms,
-    );
+    ));
     let groups = GroupCoordinator::new(
         config.group.clone(),
-        Box::new(offsets_topic::OffsetsTopicLog { logs: logs.clone() }),
+        Box::new(offsets_topic::OffsetsTopicLog {
+            replicas: replicas.clone(),
+        }),
     );
     let open_file_limit = raise_open_file_limit();
     let broker = Arc::new(Broker {

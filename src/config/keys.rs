@@ -53,6 +53,7 @@ const HONOURED: &[&str] = &[
     "offsets.retention.check.interval.ms",
     "offsets.topic.segment.bytes",
     "offset.metadata.max.bytes",
+    "offsets.commit.timeout.ms",
     "process.roles",
     "controller.quorum.voters",
     "controller.quorum.bootstrap.servers",
@@ -151,7 +152,7 @@ mod tests {
             classify("offsets.topic.replication.factor"),
             KeyKind::Honoured
         );
-        assert_eq!(classify("offsets.commit.timeout.ms"), KeyKind::Ignored);
+        assert_eq!(classify("offsets.commit.timeout.ms"), KeyKind::Honoured);
         assert_eq!(classify("bogus.key"), KeyKind::Unknown);
     }
 }

@@ -272,6 +272,7 @@ impl BrokerConfig {
                 .positive_long("offsets.retention.minutes", 10080)?
                 .saturating_mul(60_000),
             offset_metadata_max_bytes: p.int("offset.metadata.max.bytes", 4096)?.max(0) as usize,
+            commit_timeout_ms: p.positive_long("offsets.commit.timeout.ms", 5000)?,
         };
         if group.offsets_partitions < 1 {
             return Err(ConfigError::invalid(

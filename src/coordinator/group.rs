@@ -181,6 +181,9 @@ pub struct Group {
     pub sync_deadline: i64,
     /// Committed offsets per (topic, partition).
     pub offsets: HashMap<(String, i32), OffsetValue>,
+    /// Where the group's latest record went (or why it could not be written): answers
+    /// that reveal the group's state wait until it is committed.
+    pub last_write: Option<Result<super::WriteMark, GroupError>>,
 }
 
 impl Group {
@@ -203,6 +206,7 @@ impl Group {
             pending_sync: HashSet::new(),
             sync_deadline: 0,
             offsets: HashMap::new(),
+            last_write: None,
         }
     }
 

@@ -6,6 +6,12 @@
 //! comes in as arguments and its only output besides responses is "persist this group",
 //! which this module turns into records through the `OffsetsLog` trait. It never touches
 //! sockets or Kafka message structs.
+//!
+//! Groups are kept per `__consumer_offsets` partition, each behind its own lock, so the
+//! records of one partition are appended in the order its groups changed and no write
+//! holds up the groups of other partitions. Every write returns a [`WriteMark`]; the
+//! handlers answer only once the mark is committed (replicated to the ISR), as Kafka's
+//! coordinator answers only once its records are.
 
 mod group;
 mod membership;
@@ -27,16 +33,27 @@ use records::{OffsetValue, RecordKey};
 /// The internal topic holding offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
+/// Where a coordinator write landed in `__consumer_offsets`: committed once that
+/// partition's high watermark passes `last_offset` while its leader epoch is still
+/// `leader_epoch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteMark {
+    pub partition: i32,
+    pub last_offset: i64,
+    pub leader_epoch: i32,
+}
+
 /// Where the coordinator writes its records.
 pub trait OffsetsLog: Send + Sync {
     /// Appends `(key, value)` records (`None`: tombstone) to a partition of
-    /// `__consumer_offsets`; an error means nothing may be assumed written.
+    /// `__consumer_offsets` as its leader; an error means nothing was written, and is
+    /// what the request that caused the write is answered with.
     fn append(
         &self,
         partition: i32,
         records: &[(Bytes, Option<Bytes>)],
         now: i64,
-    ) -> Result<(), String>;
+    ) -> Result<WriteMark, GroupError>;
 }
 
 /// Coordinator settings (Kafka's `group.*` and `offsets.*` broker configs).
@@ -48,6 +65,8 @@ pub struct GroupConfig {
     pub offsets_partitions: i32,
     pub offsets_retention_ms: i64,
     pub offset_metadata_max_bytes: usize,
+    /// `offsets.commit.timeout.ms`: how long a write waits to be replicated.
+    pub commit_timeout_ms: i64,
 }
 
 impl Default for GroupConfig {
@@ -59,6 +78,7 @@ impl Default for GroupConfig {
             offsets_partitions: 50,
             offsets_retention_ms: 7 * 24 * 3_600_000,
             offset_metadata_max_bytes: 4096,
+            commit_timeout_ms: 5000,
         }
     }
 }
@@ -83,13 +103,20 @@ pub struct GroupSummary {
     pub members: Vec<MemberSummary>,
 }
 
+/// Per-partition outcomes of a request, and the mark of its write (`None`: none).
+pub type Outcomes = (Vec<Result<(), GroupError>>, Option<WriteMark>);
+
 /// One offset commit (or fetch result) for a partition.
 pub type PartitionOffset = ((String, i32), OffsetValue);
+
+/// The groups of one `__consumer_offsets` partition.
+type Shard = HashMap<String, Group>;
 
 /// All groups of this broker.
 pub struct GroupCoordinator {
     config: GroupConfig,
-    groups: Mutex<HashMap<String, Group>>,
+    /// One shard per `__consumer_offsets` partition (index = partition).
+    shards: Vec<Mutex<Shard>>,
     /// The `__consumer_offsets` partitions whose groups are loaded here (this broker
     /// leads them).
     loaded: Mutex<std::collections::HashSet<i32>>,
@@ -101,8 +128,10 @@ pub struct GroupCoordinator {
 impl GroupCoordinator {
     pub fn new(config: GroupConfig, log: Box<dyn OffsetsLog>) -> Self {
         GroupCoordinator {
+            shards: (0..config.offsets_partitions.max(1))
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
             config,
-            groups: Mutex::new(HashMap::new()),
             loaded: Mutex::new(Default::default()),
             log,
             timers_changed: Notify::new(),
@@ -113,8 +142,21 @@ impl GroupCoordinator {
         &self.config
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Group>> {
-        self.groups.lock().unwrap_or_else(|p| p.into_inner())
+    /// The shard of a `__consumer_offsets` partition.
+    fn shard_at(&self, partition: i32) -> std::sync::MutexGuard<'_, Shard> {
+        let i = (partition.max(0) as usize).min(self.shards.len() - 1);
+        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The shard holding a group.
+    fn shard(&self, group: &str) -> std::sync::MutexGuard<'_, Shard> {
+        self.shard_at(self.partition_of(group))
+    }
+
+    /// The group's latest write (`None`: none since it was loaded), for the handlers to
+    /// wait on before answering with the group's state.
+    pub fn last_write(&self, group_id: &str) -> Option<Result<WriteMark, GroupError>> {
+        self.shard(group_id).get(group_id)?.last_write.clone()
     }
 
     /// The `__consumer_offsets` partition that holds a group.
@@ -145,15 +187,7 @@ impl GroupCoordinator {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&partition);
-        let mut groups = self.lock();
-        let gone: Vec<String> = groups
-            .keys()
-            .filter(|g| self.partition_of(g) == partition)
-            .cloned()
-            .collect();
-        for g in gone {
-            groups.remove(&g);
-        }
+        self.shard_at(partition).clear();
     }
 
     /// Marks a partition as loaded, after its records were replayed.
@@ -164,22 +198,24 @@ impl GroupCoordinator {
             .insert(partition);
     }
 
-    /// Writes the group's metadata record (a tombstone once the group is gone).
-    fn persist_group(&self, group: &Group, now: i64) {
+    /// Writes the group's metadata record (a tombstone once the group is gone); the
+    /// outcome becomes the group's `last_write`.
+    fn persist_group(&self, group: &mut Group, now: i64) {
         let key = records::encode_key(&RecordKey::Group {
             group: group.id.clone(),
         });
         let value =
             (group.state != GroupState::Dead).then(|| records::encode_group(&group.to_record()));
-        if let Err(e) = self
+        let written = self
             .log
-            .append(self.partition_of(&group.id), &[(key, value)], now)
-        {
+            .append(self.partition_of(&group.id), &[(key, value)], now);
+        if let Err(e) = &written {
             log::error!("cannot persist group {}: {e}", group.id);
         }
+        group.last_write = Some(written);
     }
 
-    fn after(&self, group: &Group, persist: Persist, now: i64) {
+    fn after(&self, group: &mut Group, persist: Persist, now: i64) {
         if persist.0 {
             self.persist_group(group, now);
         }
@@ -201,7 +237,7 @@ impl GroupCoordinator {
         {
             return immediate(GroupError::InvalidSessionTimeout);
         }
-        let mut groups = self.lock();
+        let mut groups = self.shard(group_id);
         if !groups.contains_key(group_id) {
             if !p.member_id.is_empty() {
                 return immediate(GroupError::UnknownMemberId);
@@ -216,7 +252,7 @@ impl GroupCoordinator {
 
     /// SyncGroup.
     pub fn sync(&self, group_id: &str, p: SyncParams, now: i64) -> oneshot::Receiver<SyncResult> {
-        let mut groups = self.lock();
+        let mut groups = self.shard(group_id);
         let Some(group) = groups.get_mut(group_id) else {
             let (tx, rx) = oneshot::channel();
             let _ = tx.send(SyncResult::error(GroupError::UnknownMemberId));
@@ -236,7 +272,7 @@ impl GroupCoordinator {
         generation: i32,
         now: i64,
     ) -> Result<(), GroupError> {
-        let mut groups = self.lock();
+        let mut groups = self.shard(group_id);
         let group = groups
             .get_mut(group_id)
             .ok_or(GroupError::UnknownMemberId)?;
@@ -250,7 +286,7 @@ impl GroupCoordinator {
         members: &[(String, Option<String>)],
         now: i64,
     ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
-        let mut groups = self.lock();
+        let mut groups = self.shard(group_id);
         let group = groups
             .get_mut(group_id)
             .ok_or(GroupError::UnknownMemberId)?;
@@ -269,7 +305,8 @@ impl GroupCoordinator {
         Ok(results)
     }
 
-    /// OffsetCommit. Offsets are written to `__consumer_offsets` before they count.
+    /// OffsetCommit. Offsets are written to `__consumer_offsets` before they count; the
+    /// answer waits for the returned mark (`None`: nothing was written).
     pub fn commit(
         &self,
         group_id: &str,
@@ -278,11 +315,11 @@ impl GroupCoordinator {
         generation: i32,
         offsets: Vec<PartitionOffset>,
         now: i64,
-    ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
+    ) -> Result<Outcomes, GroupError> {
         if group_id.is_empty() {
             return Err(GroupError::InvalidGroupId);
         }
-        let mut groups = self.lock();
+        let mut groups = self.shard(group_id);
         if !groups.contains_key(group_id) {
             if generation >= 0 || !member_id.is_empty() {
                 return Err(GroupError::IllegalGeneration);
@@ -326,14 +363,16 @@ impl GroupCoordinator {
             ));
             accepted.push(((topic, partition), value));
         }
-        if !batch.is_empty() {
-            if let Err(e) = self.log.append(self.partition_of(group_id), &batch, now) {
-                log::error!("cannot persist offsets of group {group_id}: {e}");
-                return Err(GroupError::Storage(e));
-            }
-            group.offsets.extend(accepted);
+        if batch.is_empty() {
+            return Ok((results, None));
         }
-        Ok(results)
+        let written = self.log.append(self.partition_of(group_id), &batch, now);
+        group.last_write = Some(written.clone());
+        let mark = written.inspect_err(|e| {
+            log::error!("cannot persist offsets of group {group_id}: {e}");
+        })?;
+        group.offsets.extend(accepted);
+        Ok((results, Some(mark)))
     }
 
     /// OffsetFetch: the committed offsets of the partitions asked for (all when `None`).
@@ -342,7 +381,7 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: Option<&[(String, i32)]>,
     ) -> Result<Vec<(String, i32, Option<OffsetValue>)>, GroupError> {
-        let groups = self.lock();
+        let groups = self.shard(group_id);
         let group = groups.get(group_id);
         if group.is_some_and(|g| g.state == GroupState::Dead) {
             return Err(GroupError::CoordinatorNotAvailable);
@@ -372,7 +411,7 @@ impl GroupCoordinator {
 
     /// DescribeGroups for one group; `None` if it does not exist.
     pub fn describe(&self, group_id: &str) -> Option<GroupSummary> {
-        let groups = self.lock();
+        let groups = self.shard(group_id);
         let g = groups.get(group_id)?;
         let protocol = g.protocol_name.clone().unwrap_or_default();
         let stable = g.state == GroupState::Stable;
@@ -409,25 +448,30 @@ impl GroupCoordinator {
 
     /// ListGroups: (group id, protocol type, state) of every group.
     pub fn list(&self) -> Vec<(String, String, GroupState)> {
-        let groups = self.lock();
-        let mut out: Vec<_> = groups
-            .values()
-            .filter(|g| g.state != GroupState::Dead)
-            .map(|g| {
-                (
-                    g.id.clone(),
-                    g.protocol_type.clone().unwrap_or_default(),
-                    g.state,
-                )
-            })
-            .collect();
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            let groups = shard.lock().unwrap_or_else(|p| p.into_inner());
+            out.extend(
+                groups
+                    .values()
+                    .filter(|g| g.state != GroupState::Dead)
+                    .map(|g| {
+                        (
+                            g.id.clone(),
+                            g.protocol_type.clone().unwrap_or_default(),
+                            g.state,
+                        )
+                    }),
+            );
+        }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
-    /// DeleteGroups for one group: only an empty group can be deleted.
-    pub fn delete_group(&self, group_id: &str, now: i64) -> Result<(), GroupError> {
-        let mut groups = self.lock();
+    /// DeleteGroups for one group: only an empty group can be deleted. The answer waits
+    /// for the returned mark.
+    pub fn delete_group(&self, group_id: &str, now: i64) -> Result<WriteMark, GroupError> {
+        let mut groups = self.shard(group_id);
         let group = groups
             .get_mut(group_id)
             .ok_or(GroupError::GroupIdNotFound)?;
@@ -454,21 +498,20 @@ impl GroupCoordinator {
             }),
             None,
         ));
-        self.log
-            .append(self.partition_of(group_id), &batch, now)
-            .map_err(GroupError::Storage)?;
+        let mark = self.log.append(self.partition_of(group_id), &batch, now)?;
         groups.remove(group_id);
-        Ok(())
+        Ok(mark)
     }
 
-    /// OffsetDelete: removes offsets of topics the group is not subscribed to.
+    /// OffsetDelete: removes offsets of topics the group is not subscribed to. The answer
+    /// waits for the returned mark (`None`: nothing was written).
     pub fn delete_offsets(
         &self,
         group_id: &str,
         partitions: &[(String, i32)],
         now: i64,
-    ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
-        let mut groups = self.lock();
+    ) -> Result<Outcomes, GroupError> {
+        let mut groups = self.shard(group_id);
         let group = groups
             .get_mut(group_id)
             .ok_or(GroupError::GroupIdNotFound)?;
@@ -501,30 +544,33 @@ impl GroupCoordinator {
                 batch.push(((t.clone(), *p), records::encode_key(&key)));
             }
         }
-        if !batch.is_empty() {
-            let recs: Vec<(Bytes, Option<Bytes>)> =
-                batch.iter().map(|(_, k)| (k.clone(), None)).collect();
-            self.log
-                .append(self.partition_of(group_id), &recs, now)
-                .map_err(GroupError::Storage)?;
-            for (tp, _) in batch {
-                group.offsets.remove(&tp);
-            }
+        if batch.is_empty() {
+            return Ok((results, None));
         }
-        Ok(results)
+        let recs: Vec<(Bytes, Option<Bytes>)> =
+            batch.iter().map(|(_, k)| (k.clone(), None)).collect();
+        let written = self.log.append(self.partition_of(group_id), &recs, now);
+        group.last_write = Some(written.clone());
+        let mark = written?;
+        for (tp, _) in batch {
+            group.offsets.remove(&tp);
+        }
+        Ok((results, Some(mark)))
     }
 
     /// Runs every group's timers; returns the next time there is work.
     pub fn tick(&self, now: i64) -> Option<i64> {
-        let mut groups = self.lock();
         let mut next: Option<i64> = None;
-        for group in groups.values_mut() {
-            let persist = group.tick(now);
-            if persist.0 {
-                self.persist_group(group, now);
-            }
-            if let Some(d) = group.next_deadline() {
-                next = Some(next.map_or(d, |n| n.min(d)));
+        for shard in &self.shards {
+            let mut groups = shard.lock().unwrap_or_else(|p| p.into_inner());
+            for group in groups.values_mut() {
+                let persist = group.tick(now);
+                if persist.0 {
+                    self.persist_group(group, now);
+                }
+                if let Some(d) = group.next_deadline() {
+                    next = Some(next.map_or(d, |n| n.min(d)));
+                }
             }
         }
         next
@@ -533,8 +579,14 @@ impl GroupCoordinator {
     /// Expires offsets of empty groups older than `offsets.retention.minutes`, and
     /// drops empty groups left without offsets.
     pub fn expire_offsets(&self, now: i64) {
+        for shard in &self.shards {
+            let mut groups = shard.lock().unwrap_or_else(|p| p.into_inner());
+            self.expire_shard(&mut groups, now);
+        }
+    }
+
+    fn expire_shard(&self, groups: &mut Shard, now: i64) {
         let retention = self.config.offsets_retention_ms;
-        let mut groups = self.lock();
         let mut dead = Vec::new();
         for group in groups.values_mut() {
             if group.state != GroupState::Empty {
@@ -560,7 +612,7 @@ impl GroupCoordinator {
                     })
                     .collect();
                 match self.log.append(self.partition_of(&group.id), &recs, now) {
-                    Ok(()) => {
+                    Ok(_) => {
                         for k in &expired {
                             group.offsets.remove(k);
                         }
@@ -576,7 +628,7 @@ impl GroupCoordinator {
         for id in dead {
             if let Some(mut g) = groups.remove(&id) {
                 g.state = GroupState::Dead;
-                self.persist_group(&g, now);
+                self.persist_group(&mut g, now);
             }
         }
     }
@@ -591,7 +643,10 @@ impl GroupCoordinator {
         let Some(key) = records::decode_key(key)? else {
             return Ok(());
         };
-        let mut groups = self.lock();
+        let group_id = match &key {
+            RecordKey::Offset { group, .. } | RecordKey::Group { group } => group.clone(),
+        };
+        let mut groups = self.shard(&group_id);
         match key {
             RecordKey::Offset {
                 group,

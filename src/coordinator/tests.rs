@@ -22,12 +22,16 @@ impl OffsetsLog for MemLog {
         partition: i32,
         recs: &[(Bytes, Option<Bytes>)],
         _now: i64,
-    ) -> Result<(), String> {
+    ) -> Result<WriteMark, GroupError> {
         let mut v = self.0.lock().unwrap();
         for (k, val) in recs {
             v.push((partition, k.clone(), val.clone()));
         }
-        Ok(())
+        Ok(WriteMark {
+            partition,
+            last_offset: v.len() as i64 - 1,
+            leader_epoch: 0,
+        })
     }
 }
 
@@ -372,7 +376,12 @@ fn offsets_commit_validate_and_survive_replay() {
     let r = c
         .commit("solo", "", None, -1, vec![(("t".into(), 0), offset(42))], 0)
         .unwrap();
-    assert_eq!(r, vec![Ok(())]);
+    assert_eq!(r.0, vec![Ok(())]);
+    assert_eq!(
+        r.1.map(|m| m.last_offset),
+        Some(0),
+        "the commit's write is marked"
+    );
     let (a, mut ra) = join_new(&c, "g", 0);
     ready(&mut ra).unwrap();
     ready(&mut sync(&c, "g", &a, 1, vec![], 0)).unwrap();
@@ -401,7 +410,7 @@ fn offsets_commit_validate_and_survive_replay() {
             2,
         )
         .unwrap();
-    assert_eq!(r, vec![Ok(()), Err(GroupError::OffsetMetadataTooLarge)]);
+    assert_eq!(r.0, vec![Ok(()), Err(GroupError::OffsetMetadataTooLarge)]);
 
     // Rebuild a fresh coordinator from what was written.
     let (c2, _) = coordinator(0);
@@ -488,4 +497,34 @@ fn static_leader_rejoining_keeps_the_generation() {
     assert_eq!(c.describe("g").unwrap().state, GroupState::Stable);
     let mut s = sync(&c, "g", &jl.member_id, 1, vec![], 11);
     assert_eq!(&ready(&mut s).unwrap().assignment[..], b"L");
+}
+
+/// An `OffsetsLog` that refuses every write, as a coordinator that lost its leadership.
+struct DeposedLog;
+
+impl OffsetsLog for DeposedLog {
+    fn append(
+        &self,
+        _partition: i32,
+        _recs: &[(Bytes, Option<Bytes>)],
+        _now: i64,
+    ) -> Result<WriteMark, GroupError> {
+        Err(GroupError::NotCoordinator)
+    }
+}
+
+#[test]
+fn a_failed_write_is_the_answer_and_changes_nothing() {
+    let c = GroupCoordinator::new(GroupConfig::default(), Box::new(DeposedLog));
+    assert_eq!(
+        c.commit("solo", "", None, -1, vec![(("t".into(), 0), offset(42))], 0),
+        Err(GroupError::NotCoordinator)
+    );
+    assert_eq!(
+        c.fetch_offsets("solo", Some(&[("t".to_string(), 0)]))
+            .unwrap(),
+        vec![("t".to_string(), 0, None)],
+        "an offset that was not written does not count"
+    );
+    assert_eq!(c.last_write("solo"), Some(Err(GroupError::NotCoordinator)));
 }

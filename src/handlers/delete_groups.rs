@@ -12,16 +12,19 @@ pub async fn handle(
     _req: &Request,
     msg: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
-    let results = msg
-        .groups_names
-        .iter()
-        .map(|g| {
-            let r = coordinator_ready(broker, g.0.as_str())
-                .and_then(|()| broker.groups.delete_group(g.0.as_str(), now()));
+    let mut results = Vec::with_capacity(msg.groups_names.len());
+    for g in &msg.groups_names {
+        let r = coordinator_ready(broker, g.0.as_str())
+            .and_then(|()| broker.groups.delete_group(g.0.as_str(), now()));
+        let r = match r {
+            Ok(mark) => broker.group_write_committed(mark).await,
+            Err(e) => Err(e),
+        };
+        results.push(
             DeletableGroupResult::default()
                 .with_group_id(g.clone())
-                .with_error_code(errors::group_code(r.err().as_ref()))
-        })
-        .collect();
+                .with_error_code(errors::group_code(r.err().as_ref())),
+        );
+    }
     DeleteGroupsResponse::default().with_results(results)
 }

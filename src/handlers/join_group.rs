@@ -41,9 +41,15 @@ pub async fn handle(broker: &Broker, req: &Request, msg: JoinGroupRequest) -> Jo
         initial_delay_ms: broker.groups.config().initial_rebalance_delay_ms,
     };
     let rx = broker.groups.join(msg.group_id.0.as_str(), params, now());
-    let result = rx.await.unwrap_or_else(|_| {
+    let mut result = rx.await.unwrap_or_else(|_| {
         JoinResult::error(msg.member_id.as_str(), GroupError::CoordinatorNotAvailable)
     });
+    // The generation it hands out is answered once its group record is replicated.
+    if result.error.is_none()
+        && let Err(e) = broker.group_state_committed(msg.group_id.0.as_str()).await
+    {
+        result = JoinResult::error(&result.member_id, e);
+    }
     response(v, result)
 }
 

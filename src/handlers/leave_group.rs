@@ -27,6 +27,13 @@ pub async fn handle(broker: &Broker, req: &Request, msg: LeaveGroupRequest) -> L
             .groups
             .leave(msg.group_id.0.as_str(), &members, now())
     });
+    let result = match result {
+        Ok(r) => broker
+            .group_state_committed(msg.group_id.0.as_str())
+            .await
+            .map(|()| r),
+        Err(e) => Err(e),
+    };
     let resp = LeaveGroupResponse::default();
     match result {
         Err(e) => resp.with_error_code(errors::group_error(&e).code()),

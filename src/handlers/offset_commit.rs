@@ -46,6 +46,12 @@ pub async fn handle(
             now,
         )
     });
+    // Answered once the offsets are replicated, as Kafka does.
+    let outcome = match outcome {
+        Ok((results, Some(mark))) => broker.group_write_committed(mark).await.map(|()| results),
+        Ok((results, None)) => Ok(results),
+        Err(e) => Err(e),
+    };
     let code_for = |topic: &str, partition: i32| -> i16 {
         let Some(i) = commits
             .iter()

@@ -29,10 +29,22 @@ pub async fn handle(broker: &Broker, req: &Request, msg: SyncGroupRequest) -> Sy
                 assignments,
             };
             let rx = broker.groups.sync(msg.group_id.0.as_str(), params, now());
-            rx.await.unwrap_or_else(|_| SyncResult {
+            let result = rx.await.unwrap_or_else(|_| SyncResult {
                 error: Some(GroupError::CoordinatorNotAvailable),
                 ..Default::default()
-            })
+            });
+            // Every member's assignment is answered once the group record holding it is
+            // replicated (Kafka answers SyncGroup after that write, not before).
+            match result.error {
+                Some(_) => result,
+                None => match broker.group_state_committed(msg.group_id.0.as_str()).await {
+                    Ok(()) => result,
+                    Err(e) => SyncResult {
+                        error: Some(e),
+                        ..Default::default()
+                    },
+                },
+            }
         }
     };
     let resp = SyncGroupResponse::default()

@@ -49,14 +49,16 @@ pub enum AppendError<E> {
     Storage(StorageError),
 }
 
-/// An acks=all append waiting for the high watermark.
-struct Waiting {
-    index: usize,
-    topic: String,
-    partition: i32,
-    last_offset: i64,
-    leader_epoch: i32,
-    min_isr: i64,
+/// Where a leader append landed: replicated once the high watermark passes
+/// `last_offset` while this broker still leads at `leader_epoch`.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub topic: String,
+    pub partition: i32,
+    pub last_offset: i64,
+    pub leader_epoch: i32,
+    /// `min.insync.replicas` at the append (tells a shrunk ISR from a slow one).
+    pub min_isr: i64,
 }
 
 impl ReplicaManager {
@@ -75,37 +77,34 @@ impl ReplicaManager {
         let deadline = Instant::now() + timeout;
         let mut results = Vec::with_capacity(entries.len());
         let mut waiting = Vec::new();
-        for (index, e) in entries.into_iter().enumerate() {
-            let result = self.append_one(&e, acks, now, &check);
-            if let (Ok(a), Acks::All) = (&result, acks) {
-                waiting.push(Waiting {
-                    index,
-                    topic: e.topic,
-                    partition: e.partition,
-                    last_offset: a.info.last_offset,
-                    leader_epoch: a.leader_epoch,
-                    min_isr: a.min_isr,
-                });
-            }
-            results.push(result.map(|a| a.info));
+        for (index, e) in entries.iter().enumerate() {
+            let result = self.append_now(e, acks, now, &check);
+            results.push(result.map(|(info, written)| {
+                if acks == Acks::All {
+                    waiting.push((index, written));
+                }
+                info
+            }));
         }
         // One deadline for all: the waits overlap, so the call takes at most `timeout`.
-        for w in waiting {
-            if let Err(e) = self.wait_committed(&w, deadline).await {
-                results[w.index] = Err(e);
+        for (index, w) in waiting {
+            if let Err(e) = self.wait_written(&w, deadline).await {
+                results[index] = Err(e);
             }
         }
         results
     }
 
-    /// Validates and appends one entry while holding its leader role.
-    fn append_one<E>(
+    /// Validates and appends one entry while holding its leader role, without waiting:
+    /// for callers that must order their appends (the group coordinator appends under a
+    /// lock, then waits with [`wait_written`](Self::wait_written) outside it).
+    pub fn append_now<E>(
         &self,
         e: &AppendEntry,
         acks: Acks,
         now: i64,
         check: &impl Fn(&LogConfig, &Bytes) -> Result<(), E>,
-    ) -> Result<Appended, AppendError<E>> {
+    ) -> Result<(AppendInfo, Written), AppendError<E>> {
         let r = self
             .replica(&e.topic, e.partition)
             .ok_or(AppendError::Replica(ReplicaError::Unknown))?;
@@ -132,18 +131,21 @@ impl ReplicaManager {
         r.log
             .set_high_watermark(leader.high_watermark(r.log.log_end_offset()));
         let info = appended.map_err(AppendError::Storage)?;
-        Ok(Appended {
-            info,
+        let written = Written {
+            topic: e.topic.clone(),
+            partition: e.partition,
+            last_offset: info.last_offset,
             leader_epoch: leader.leader_epoch,
             min_isr: config.min_insync_replicas,
-        })
+        };
+        Ok((info, written))
     }
 
     /// Waits until the high watermark passes `w.last_offset` while this broker still leads
     /// at `w.leader_epoch`, or `deadline`.
-    async fn wait_committed<E>(
+    pub async fn wait_written<E>(
         &self,
-        w: &Waiting,
+        w: &Written,
         deadline: Instant,
     ) -> Result<(), AppendError<E>> {
         let Some(r) = self.replica(&w.topic, w.partition) else {
@@ -199,11 +201,4 @@ impl ReplicaManager {
             }
         }
     }
-}
-
-/// A leader append's result and what its wait needs.
-struct Appended {
-    info: AppendInfo,
-    leader_epoch: i32,
-    min_isr: i64,
 }
