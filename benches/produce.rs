@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use vltava::format::batch;
 use vltava::protocol::validate::{Limits, produce_records};
-use vltava::storage::{LogConfig, LogManager, PartitionLog, TopicPartition, batch};
+use vltava::storage::{LogConfig, LogManager, PartitionLog, TopicPartition};
 
 const NOW: i64 = 1_700_000_000_000;
 
@@ -40,7 +41,7 @@ fn validate(c: &mut Criterion) {
         let b = Bytes::from(common::batch_of_size(size, value, NOW));
         g.throughput(Throughput::Bytes(b.len() as u64));
         g.bench_with_input(
-            BenchmarkId::new("storage::batch::validate", label),
+            BenchmarkId::new("format::batch::validate", label),
             &b,
             |bn, b| bn.iter(|| batch::validate(black_box(b)).unwrap()),
         );

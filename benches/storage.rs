@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use vltava::storage::{LogConfig, LogManager, PartitionLog, TopicPartition, batch};
+use vltava::format::batch;
+use vltava::storage::{LogConfig, LogManager, PartitionLog, TopicPartition};
 
 const NOW: i64 = 1_700_000_000_000;
 

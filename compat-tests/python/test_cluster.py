@@ -293,14 +293,20 @@ def test_acks_all_to_many_partitions_waits_once(patient_cluster):
     cluster = patient_cluster
     topic = "wide"
     create_topic(cluster, topic, 30)
-    wait_until(lambda: all(isr == (1, 2, 3) for _, isr in partitions(cluster, topic, [1, 2, 3]).values()),
-               30, "full ISRs")
-    parts = partitions(cluster, topic, [1, 2, 3])
+    parts = wait_until(lambda: partitions(cluster, topic, [1, 2, 3]), 30, "metadata")
     leader = parts[0][0]
     led = sorted(p for p, (l, _) in parts.items() if l == leader)
     follower = next(n for n in (1, 2, 3) if n != leader)
     batch = bytes(kw.record_batch_v2([(b"k", b"v")], int(time.time() * 1000)))
     timeout_ms = 2000
+
+    def succeeds():
+        r = kw.roundtrip(cluster.client_ports[leader], kw.produce_v7(topic, led, batch, correlation_id=42))
+        return all(err == 0 for err, _ in kw.parse_produce_v7(r, correlation_id=42).values())
+
+    # A new topic's ISR is all its replicas at once: wait until the leader hosts every
+    # partition and the followers really fetch.
+    wait_until(succeeds, 30, "acks=all to succeed on every partition the leader leads")
     cluster.pause(follower)
     try:
         started = time.monotonic()
@@ -314,11 +320,6 @@ def test_acks_all_to_many_partitions_waits_once(patient_cluster):
     assert set(errors.values()) == {7}, f"expected REQUEST_TIMED_OUT (7) everywhere: {errors}"
     # Sequential waits would take len(led) x timeout; one deadline takes one.
     assert took < 3 * timeout_ms / 1000, f"{len(led)} partitions answered after {took:.1f}s"
-
-    def succeeds():
-        r = kw.roundtrip(cluster.client_ports[leader], kw.produce_v7(topic, led, batch, correlation_id=42))
-        return all(err == 0 for err, _ in kw.parse_produce_v7(r, correlation_id=42).values())
-
     wait_until(succeeds, 30, "acks=all to succeed with the follower back")
 
 

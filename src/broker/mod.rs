@@ -3,7 +3,7 @@
 //! call and the background tasks (retention, flush, checkpoints, heartbeats).
 //!
 //! Speaks domain types only; handlers translate Kafka messages to these calls and the
-//! errors back to Kafka codes through `protocol::errors`.
+//! errors back to Kafka codes through `handlers::errors`.
 
 mod offsets_topic;
 mod startup;

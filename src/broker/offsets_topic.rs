@@ -12,10 +12,11 @@ use bytes::Bytes;
 
 use super::{Broker, NewTopic, TopicError, now_ms};
 use crate::coordinator::{GroupCoordinator, GroupError, OFFSETS_TOPIC, OffsetsLog, WriteMark};
+use crate::format::records::RecordIter;
+use crate::format::{batch, builder};
 use crate::replication::append::{Acks, AppendEntry, AppendError, Written};
 use crate::replication::manager::{ReplicaError, ReplicaManager};
-use crate::storage::records::RecordIter;
-use crate::storage::{LogManager, TopicPartition, batch, builder};
+use crate::storage::{LogManager, TopicPartition};
 
 /// Appends coordinator records to the partitions of `__consumer_offsets` this broker
 /// leads: the same write path as a producer's acks=all batch.

@@ -35,7 +35,7 @@ impl GroupState {
     }
 }
 
-/// Group-level failures; `protocol::errors` maps them to Kafka codes.
+/// Group-level failures; `handlers::errors` maps them to Kafka codes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GroupError {
     #[error("The coordinator is not aware of this member.")]

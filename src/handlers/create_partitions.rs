@@ -5,8 +5,9 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::errors;
 use crate::broker::Broker;
-use crate::protocol::{Request, errors};
+use crate::protocol::Request;
 
 pub async fn handle(
     broker: &Broker,

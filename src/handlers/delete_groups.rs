@@ -3,9 +3,10 @@
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
+use super::errors;
 use super::groups::{coordinator_ready, now};
 use crate::broker::Broker;
-use crate::protocol::{Request, errors};
+use crate::protocol::Request;
 
 pub async fn handle(
     broker: &Broker,

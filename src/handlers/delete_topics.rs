@@ -6,8 +6,9 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicN
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use super::errors;
 use crate::broker::Broker;
-use crate::protocol::{Request, errors};
+use crate::protocol::Request;
 
 pub async fn handle(
     broker: &Broker,

@@ -5,10 +5,11 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::errors;
 use super::groups::coordinator_ready;
 use super::metadata::OPS_NOT_REQUESTED;
 use crate::broker::Broker;
-use crate::protocol::{Request, errors};
+use crate::protocol::Request;
 
 /// READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS: every group operation, as
 /// Kafka 4.0 without an authorizer reports them (3400, seen from the live broker).

@@ -21,9 +21,10 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::errors;
 use crate::broker::{Broker, now_ms};
 use crate::protocol::frame::FileParts;
-use crate::protocol::{Request, errors, validate};
+use crate::protocol::{Request, validate};
 use crate::replication::purgatory;
 use crate::storage::{PartitionLog, StorageError};
 
@@ -250,13 +251,13 @@ fn records(
         return Ok(Bytes::new());
     };
     if version < 10 || slice.len() < SEND_FROM_FILE_MIN {
-        return slice.read();
+        return Ok(slice.read()?);
     }
-    files.add(slice).or_else(|slice| slice.read())
+    files.add(slice).or_else(|slice| Ok(slice.read()?))
 }
 
 fn has_zstd(bytes: &[u8]) -> bool {
-    crate::storage::batch::walk_headers(bytes)
+    crate::format::batch::walk_headers(bytes)
         .map(|hs| hs.iter().any(|(_, h)| h.compression_id() == validate::ZSTD))
         .unwrap_or(false)
 }

@@ -2,9 +2,10 @@
 
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
+use super::errors;
 use super::groups::{coordinator_ready, now, opt_str};
 use crate::broker::Broker;
-use crate::protocol::{Request, errors};
+use crate::protocol::Request;
 
 pub async fn handle(broker: &Broker, _req: &Request, msg: HeartbeatRequest) -> HeartbeatResponse {
     let result = coordinator_ready(broker, msg.group_id.0.as_str()).and_then(|()| {

@@ -4,10 +4,11 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::errors;
 use super::groups::{coordinator_ready, now, opt_str};
 use crate::broker::Broker;
 use crate::coordinator::{GroupError, JoinParams, JoinResult};
-use crate::protocol::{Request, errors};
+use crate::protocol::Request;
 
 pub async fn handle(broker: &Broker, req: &Request, msg: JoinGroupRequest) -> JoinGroupResponse {
     let v = req.version;

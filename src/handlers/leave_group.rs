@@ -4,9 +4,10 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::errors;
 use super::groups::{coordinator_ready, now, opt_str};
 use crate::broker::Broker;
-use crate::protocol::{Request, errors};
+use crate::protocol::Request;
 
 pub async fn handle(broker: &Broker, req: &Request, msg: LeaveGroupRequest) -> LeaveGroupResponse {
     let members: Vec<(String, Option<String>)> = if req.version >= 3 {

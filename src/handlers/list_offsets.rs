@@ -7,8 +7,9 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use super::errors;
 use crate::broker::Broker;
-use crate::protocol::{Request, errors};
+use crate::protocol::Request;
 use crate::storage::PartitionLog;
 
 const LATEST: i64 = -1;

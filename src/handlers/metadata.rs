@@ -9,9 +9,10 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use super::errors;
 use crate::broker::Broker;
 use crate::controller::{TopicMeta, topic_name};
-use crate::protocol::{Request, errors};
+use crate::protocol::Request;
 
 /// "Not requested" for authorized-operations fields.
 pub(super) const OPS_NOT_REQUESTED: i32 = i32::MIN;

@@ -13,6 +13,7 @@ mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
 mod describe_topic_partitions;
+pub(crate) mod errors;
 mod fetch;
 mod find_coordinator;
 mod groups;

@@ -6,10 +6,11 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
+use super::errors;
 use super::groups::{coordinator_ready, now, opt_str};
 use crate::broker::Broker;
 use crate::coordinator::records::OffsetValue;
-use crate::protocol::{Request, errors};
+use crate::protocol::Request;
 
 pub async fn handle(
     broker: &Broker,

@@ -6,9 +6,10 @@ use kafka_protocol::messages::offset_delete_response::{
 };
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
+use super::errors;
 use super::groups::{coordinator_ready, now};
 use crate::broker::Broker;
-use crate::protocol::{Request, errors};
+use crate::protocol::Request;
 
 pub async fn handle(
     broker: &Broker,

@@ -7,11 +7,12 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::errors;
 use super::groups::coordinator_ready;
 use crate::broker::Broker;
 use crate::coordinator::GroupError;
 use crate::coordinator::records::OffsetValue;
-use crate::protocol::{Request, errors};
+use crate::protocol::Request;
 
 /// (topic, partition, committed offset if any)
 type Row = (String, i32, Option<OffsetValue>);

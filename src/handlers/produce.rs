@@ -9,9 +9,10 @@ use kafka_protocol::protocol::StrBytes;
 
 use bytes::Bytes;
 
+use super::errors;
 use crate::broker::{Broker, now_ms};
+use crate::protocol::Request;
 use crate::protocol::validate::{self, Limits};
-use crate::protocol::{Request, errors};
 use crate::replication::append::{Acks, AppendEntry, AppendError};
 use crate::replication::manager::ReplicaError;
 use crate::storage::{AppendInfo, LogConfig, TimestampType};

@@ -14,8 +14,8 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
 use super::{Outcome, dispatch};
 use crate::broker::{Broker, open_for_test};
+use crate::format::testutil;
 use crate::protocol::parse_request;
-use crate::storage::testutil;
 
 /// Sends `body` as request `key` v`version` and decodes the answer.
 async fn call<Req, Resp>(broker: &Broker, key: ApiKey, version: i16, body: &Req) -> Resp

@@ -4,7 +4,6 @@
 //! write responses in request order). It never interprets request bodies: that is
 //! `protocol/` and `handlers/`.
 
-pub mod client;
 mod connection;
 mod limits;
 mod sendfile;

@@ -7,7 +7,7 @@ use std::io;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::tcp::OwnedWriteHalf;
 
-use crate::storage::FileSlice;
+use crate::format::FileSlice;
 
 /// Writes `slice` after whatever `wr` buffered. A slice whose file shrank meanwhile (a
 /// truncated replica) cannot be completed: that is an error, and the connection closes.
@@ -75,7 +75,7 @@ pub(super) async fn send(wr: &mut BufWriter<OwnedWriteHalf>, slice: &FileSlice) 
 
 /// Reads the slice and writes it (an error if the file no longer holds all of it).
 async fn copy(wr: &mut BufWriter<OwnedWriteHalf>, slice: &FileSlice) -> io::Result<()> {
-    let bytes = slice.read().map_err(io::Error::other)?;
+    let bytes = slice.read()?;
     wr.write_all(&bytes).await
 }
 

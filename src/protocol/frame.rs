@@ -18,7 +18,7 @@ use kafka_protocol::messages::{ApiKey, ResponseHeader};
 use kafka_protocol::protocol::Encodable;
 use kafka_protocol::protocol::buf::ByteBufMut;
 
-use crate::storage::{FileSlice, StorageError};
+use crate::format::FileSlice;
 
 /// Longest slice sent from its file; longer ones are read into memory by the caller.
 const MAX_FILE_PART: usize = 64 << 20;
@@ -60,7 +60,7 @@ impl Frame {
     }
 
     /// The whole frame in memory, file parts read (tests and the fuzz harness).
-    pub fn to_bytes(&self) -> Result<Bytes, StorageError> {
+    pub fn to_bytes(&self) -> std::io::Result<Bytes> {
         if let [Part::Bytes(b)] = self.parts.as_slice() {
             return Ok(b.clone());
         }

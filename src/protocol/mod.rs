@@ -5,8 +5,9 @@
 //! files or sockets: a response frame may name file slices (`frame`), which the
 //! connection sends.
 
-pub mod errors;
+pub mod client;
 pub mod frame;
+pub mod interbroker;
 pub mod validate;
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 
-use crate::storage::{BatchError, BatchHeader, batch};
+use crate::format::{BatchError, BatchHeader, batch};
 
 /// What a topic allows, for validation.
 pub struct Limits {

@@ -7,25 +7,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::offset_for_leader_epoch_request::{
-    OffsetForLeaderPartition, OffsetForLeaderTopic,
-};
-use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, FetchResponse, OffsetForLeaderEpochRequest,
-    OffsetForLeaderEpochResponse, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
 use tokio::task::JoinHandle;
 
 use crate::controller::Metadata;
-use crate::net::client::BrokerClient;
+use crate::protocol::client::BrokerClient;
+use crate::protocol::interbroker::{EpochQuery, FetchOutcome, FetchPosition};
 use crate::storage::{PartitionLog, TopicPartition};
 
-const FETCH_VERSION: i16 = 12;
-const EPOCH_VERSION: i16 = 4;
-const MAX_WAIT_MS: i32 = 500;
+const MAX_WAIT: Duration = Duration::from_millis(500);
 const PARTITION_MAX_BYTES: i32 = 1 << 20;
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 const RETRY: Duration = Duration::from_millis(200);
@@ -168,17 +157,6 @@ fn snapshot(
         .collect()
 }
 
-fn by_topic(items: &[(TopicPartition, Arc<PartitionLog>, i32)]) -> Vec<(String, Vec<usize>)> {
-    let mut out: Vec<(String, Vec<usize>)> = Vec::new();
-    for (i, (tp, _, _)) in items.iter().enumerate() {
-        match out.iter_mut().find(|(t, _)| *t == tp.topic) {
-            Some((_, v)) => v.push(i),
-            None => out.push((tp.topic.clone(), vec![i])),
-        }
-    }
-    out
-}
-
 /// OffsetForLeaderEpoch for partitions that just started following, then truncation.
 async fn truncate(
     c: &mut BrokerClient,
@@ -189,65 +167,46 @@ async fn truncate(
     if items.is_empty() {
         return Ok(());
     }
-    let topics = by_topic(&items)
-        .into_iter()
-        .map(|(topic, idx)| {
-            OffsetForLeaderTopic::default()
-                .with_topic(TopicName(StrBytes::from_string(topic)))
-                .with_partitions(
-                    idx.iter()
-                        .map(|i| {
-                            let (tp, log, epoch) = &items[*i];
-                            OffsetForLeaderPartition::default()
-                                .with_partition(tp.partition)
-                                .with_current_leader_epoch(*epoch)
-                                .with_leader_epoch(log.latest_epoch().unwrap_or(-1))
-                        })
-                        .collect(),
-                )
+    let queries: Vec<EpochQuery> = items
+        .iter()
+        .map(|(tp, log, epoch)| EpochQuery {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            current_leader_epoch: *epoch,
+            leader_epoch: log.latest_epoch().unwrap_or(-1),
         })
         .collect();
-    let req = OffsetForLeaderEpochRequest::default()
-        .with_replica_id(BrokerId(node_id))
-        .with_topics(topics);
-    let resp: OffsetForLeaderEpochResponse = c
-        .send(
-            ApiKey::OffsetForLeaderEpoch,
-            EPOCH_VERSION,
-            &req,
-            Duration::ZERO,
-        )
+    let ends = c
+        .offsets_for_leader_epoch(node_id, &queries)
         .await
         .map_err(|e| e.to_string())?;
-    for t in resp.topics {
-        for p in t.partitions {
-            let tp = TopicPartition {
-                topic: t.topic.0.as_str().to_string(),
-                partition: p.partition,
-            };
-            let Some((_, log, _)) = items.iter().find(|(x, _, _)| *x == tp) else {
-                continue;
-            };
-            if p.error_code != 0 {
-                log::debug!("{tp}: OffsetForLeaderEpoch error {}", p.error_code);
-                continue;
-            }
-            if p.end_offset >= 0 && p.end_offset < log.log_end_offset() {
-                log::info!(
-                    "{tp}: truncating from {} to {} (leader epoch {} ends there)",
-                    log.log_end_offset(),
-                    p.end_offset,
-                    p.leader_epoch
-                );
-                log.truncate_to(p.end_offset).map_err(|e| e.to_string())?;
-            }
-            if let Some(f) = partitions
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get_mut(&tp)
-            {
-                f.truncating = false;
-            }
+    for p in ends {
+        let tp = TopicPartition {
+            topic: p.topic,
+            partition: p.partition,
+        };
+        let Some((_, log, _)) = items.iter().find(|(x, _, _)| *x == tp) else {
+            continue;
+        };
+        if let Some(e) = p.error {
+            log::debug!("{tp}: OffsetForLeaderEpoch: {e}");
+            continue;
+        }
+        if p.end_offset >= 0 && p.end_offset < log.log_end_offset() {
+            log::info!(
+                "{tp}: truncating from {} to {} (leader epoch {} ends there)",
+                log.log_end_offset(),
+                p.end_offset,
+                p.leader_epoch
+            );
+            log.truncate_to(p.end_offset).map_err(|e| e.to_string())?;
+        }
+        if let Some(f) = partitions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&tp)
+        {
+            f.truncating = false;
         }
     }
     Ok(())
@@ -260,86 +219,66 @@ async fn fetch(c: &mut BrokerClient, node_id: i32, partitions: &Partitions) -> R
         tokio::time::sleep(Duration::from_millis(50)).await;
         return Ok(());
     }
-    let topics = by_topic(&items)
-        .into_iter()
-        .map(|(topic, idx)| {
-            FetchTopic::default()
-                .with_topic(TopicName(StrBytes::from_string(topic)))
-                .with_partitions(
-                    idx.iter()
-                        .map(|i| {
-                            let (tp, log, epoch) = &items[*i];
-                            FetchPartition::default()
-                                .with_partition(tp.partition)
-                                .with_current_leader_epoch(*epoch)
-                                .with_fetch_offset(log.log_end_offset())
-                                .with_log_start_offset(log.log_start_offset())
-                                .with_partition_max_bytes(PARTITION_MAX_BYTES)
-                        })
-                        .collect(),
-                )
+    let positions: Vec<FetchPosition> = items
+        .iter()
+        .map(|(tp, log, epoch)| FetchPosition {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            current_leader_epoch: *epoch,
+            fetch_offset: log.log_end_offset(),
+            log_start_offset: log.log_start_offset(),
         })
         .collect();
-    let req = FetchRequest::default()
-        .with_replica_id(BrokerId(node_id))
-        .with_max_wait_ms(MAX_WAIT_MS)
-        .with_min_bytes(1)
-        .with_max_bytes(16 << 20)
-        .with_session_id(0)
-        .with_session_epoch(-1)
-        .with_topics(topics);
-    let resp: FetchResponse = c
-        .send(
-            ApiKey::Fetch,
-            FETCH_VERSION,
-            &req,
-            Duration::from_millis(MAX_WAIT_MS as u64),
-        )
+    let fetched = c
+        .follower_fetch(node_id, MAX_WAIT, PARTITION_MAX_BYTES, &positions)
         .await
         .map_err(|e| e.to_string())?;
-    if resp.error_code != 0 {
-        return Err(format!("fetch error {}", resp.error_code));
-    }
     let now = now_ms();
-    for t in resp.responses {
-        for p in t.partitions {
-            let tp = TopicPartition {
-                topic: t.topic.0.as_str().to_string(),
-                partition: p.partition_index,
-            };
-            let Some((_, log, _)) = items.iter().find(|(x, _, _)| *x == tp) else {
-                continue;
-            };
-            match ResponseError::try_from_code(p.error_code) {
-                None => {
-                    if let Some(records) = p.records.filter(|r| !r.is_empty()) {
-                        log.append_as_follower(&records, now)
-                            .map_err(|e| format!("{tp}: {e}"))?;
-                    }
-                    log.set_high_watermark(p.high_watermark.min(log.log_end_offset()));
-                    if p.log_start_offset > log.log_start_offset() {
-                        let _ = log.advance_log_start(p.log_start_offset.min(log.high_watermark()));
-                    }
+    for p in fetched {
+        let tp = TopicPartition {
+            topic: p.topic,
+            partition: p.partition,
+        };
+        let Some((_, log, _)) = items.iter().find(|(x, _, _)| *x == tp) else {
+            continue;
+        };
+        match p.outcome {
+            FetchOutcome::Records {
+                records,
+                high_watermark,
+                log_start_offset,
+            } => {
+                if let Some(records) = records.filter(|r| !r.is_empty()) {
+                    log.append_as_follower(&records, now)
+                        .map_err(|e| format!("{tp}: {e}"))?;
                 }
-                Some(ResponseError::OffsetOutOfRange) => {
-                    if log.log_end_offset() < p.log_start_offset {
-                        log.truncate_fully_and_start_at(p.log_start_offset)
-                            .map_err(|e| format!("{tp}: {e}"))?;
-                    } else if let Some(f) = partitions
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get_mut(&tp)
-                    {
-                        f.truncating = true;
-                    }
+                log.set_high_watermark(high_watermark.min(log.log_end_offset()));
+                if log_start_offset > log.log_start_offset() {
+                    let _ = log.advance_log_start(log_start_offset.min(log.high_watermark()));
                 }
-                Some(e) => log::debug!("{tp}: fetch from leader: {e}"),
             }
+            FetchOutcome::OffsetOutOfRange { log_start_offset } => {
+                if log.log_end_offset() < log_start_offset {
+                    log.truncate_fully_and_start_at(log_start_offset)
+                        .map_err(|e| format!("{tp}: {e}"))?;
+                } else if let Some(f) = partitions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_mut(&tp)
+                {
+                    f.truncating = true;
+                }
+            }
+            FetchOutcome::Refused(e) => log::debug!("{tp}: fetch from leader: {e}"),
         }
     }
     Ok(())
 }
 
+/// Wall-clock milliseconds (follower appends keep the leader's timestamps; this only
+/// stamps local bookkeeping).
 fn now_ms() -> i64 {
-    crate::broker::now_ms()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -12,7 +12,8 @@ use super::append::{Acks, AppendEntry, AppendError};
 use super::manager::ReplicaError;
 use crate::broker::{Broker, now_ms, open_for_test};
 use crate::controller::quorum::{ClusterState, PartitionInfo, TopicInfo};
-use crate::storage::{AppendInfo, LogConfig, builder};
+use crate::format::builder;
+use crate::storage::{AppendInfo, LogConfig};
 
 const TOPIC: &str = "replicated";
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-use super::batch::BatchError;
+use crate::format::batch::BatchError;
 
 /// Errors returned by the storage layer.
 #[derive(Error, Debug)]

@@ -12,7 +12,6 @@ use std::fs::{self, OpenOptions};
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use super::batch::{self, BatchHeader, HEADER_LEN, MIN_BATCH_LENGTH};
 use super::epoch::{LEADER_EPOCH_FILE, LeaderEpochCache};
 use super::error::{IoContext, StorageError};
 use super::index::{Index, OffsetEntry, TimeEntry, read_entries};
@@ -20,6 +19,7 @@ use super::partition::{Inner, PartitionLog};
 use super::producer::ProducerState;
 use super::segment::{IndexState, Segment, segment_path};
 use super::{LogConfig, TopicPartition};
+use crate::format::batch::{self, BatchHeader, HEADER_LEN, MIN_BATCH_LENGTH};
 
 /// Where a partition's load starts from.
 pub(crate) struct LoadParams<'a> {

@@ -10,16 +10,15 @@
 //! passed in), decode records on the produce/fetch path, or panic on bytes from disk or
 //! the wire. Storage is synchronous: no `.await`, one `std::sync::Mutex` per partition.
 //!
-//! Codemap: `batch` (v2 header bytes), `records` (record iteration for timestamp
-//! lookups), `index` (index files), `segment` (one segment), `producer` (idempotence),
+//! The batch format itself (header, CRC, record iteration) is `crate::format`.
+//!
+//! Codemap: `index` (index files), `segment` (one segment), `producer` (idempotence),
 //! `partition` (append/roll/flush/retention of one partition), `replica` (epochs,
 //! follower append, truncation, high watermark, log-start advance), `epoch` (the leader
 //! epoch cache), `read` (fetch and timestamp lookups), `load` (open + recovery of a
 //! partition dir), `checkpoint` (checkpoint files), `manager` (`LogManager`, all
 //! partitions of one log dir).
 
-pub mod batch;
-pub mod builder;
 mod checkpoint;
 mod epoch;
 mod error;
@@ -29,7 +28,6 @@ mod manager;
 mod partition;
 mod producer;
 mod read;
-pub mod records;
 mod replica;
 mod segment;
 
@@ -41,15 +39,12 @@ mod tests_read;
 mod tests_recovery;
 #[cfg(test)]
 mod tests_replica;
-#[cfg(test)]
-pub(crate) mod testutil;
 
-pub use batch::{BatchError, BatchHeader};
+pub use crate::format::{BatchError, BatchHeader, FileSlice};
 pub use epoch::{EpochEntry, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use error::StorageError;
 pub use manager::LogManager;
 pub use partition::PartitionLog;
-pub use read::FileSlice;
 
 use std::fmt;
 

@@ -15,12 +15,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
-use super::batch::{self, ATTR_LOG_APPEND_TIME, BatchHeader, HEADER_LEN};
 use super::epoch::LeaderEpochCache;
 use super::error::StorageError;
 use super::producer::ProducerState;
 use super::segment::{Segment, SyncHandles};
 use super::{AppendInfo, LogConfig, TimestampType, TopicPartition};
+use crate::format::batch::{self, ATTR_LOG_APPEND_TIME, BatchHeader, HEADER_LEN};
 
 /// Mutable state of a partition, guarded by `PartitionLog::inner`.
 pub(crate) struct Inner {

@@ -6,8 +6,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::batch::{BatchHeader, increment_sequence};
 use super::error::StorageError;
+use crate::format::batch::{BatchHeader, increment_sequence};
 
 /// Batches remembered per producer for duplicate detection (Kafka keeps 5).
 const MAX_BATCHES: usize = 5;

@@ -8,74 +8,14 @@
 //! the partition mutex (segment snapshots are taken under the lock, reads happen after
 //! releasing it).
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
 use bytes::Bytes;
 
-use super::batch::BatchHeader;
-use super::error::{IoContext, StorageError};
+use super::FileSlice;
+use super::error::StorageError;
 use super::partition::PartitionLog;
-use super::records::RecordIter;
-use super::segment::{SegmentView, pread_upto};
-
-/// Whole batches of one segment file, located but not read: what a fetch answers with.
-/// The file handle stays valid when retention deletes the segment meanwhile.
-#[derive(Clone, Debug)]
-pub struct FileSlice {
-    file: Arc<File>,
-    path: PathBuf,
-    position: u64,
-    len: usize,
-}
-
-impl FileSlice {
-    /// `len` bytes of `file` (at `path`) from `position`.
-    pub fn new(file: Arc<File>, path: PathBuf, position: u64, len: usize) -> Self {
-        FileSlice {
-            file,
-            path,
-            position,
-            len,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    pub fn file(&self) -> &File {
-        &self.file
-    }
-
-    /// Start of the slice in the file.
-    pub fn position(&self) -> u64 {
-        self.position
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Reads the slice into memory; a file that no longer holds all of it is an error.
-    pub fn read(&self) -> Result<Bytes, StorageError> {
-        let mut buf = vec![0u8; self.len];
-        let n = pread_upto(&self.file, &mut buf, self.position).at(&self.path)?;
-        if n < self.len {
-            let short = std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!("{} of {} bytes at {}", n, self.len, self.position),
-            );
-            return Err(short).at(&self.path);
-        }
-        Ok(Bytes::from(buf))
-    }
-}
+use super::segment::SegmentView;
+use crate::format::batch::BatchHeader;
+use crate::format::records::RecordIter;
 
 impl PartitionLog {
     /// Snapshot of the segment holding `offset` (or the first one after `after`), with
@@ -108,7 +48,7 @@ impl PartitionLog {
         max_offset: i64,
     ) -> Result<Bytes, StorageError> {
         match self.read_slice(offset, max_bytes, min_one, max_offset)? {
-            Some(slice) => slice.read(),
+            Some(slice) => Ok(slice.read()?),
             None => Ok(Bytes::new()),
         }
     }

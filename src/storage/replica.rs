@@ -11,7 +11,6 @@
 use std::io::IoSlice;
 
 use super::AppendInfo;
-use super::batch::{self, BatchHeader};
 use super::checkpoint::sync_dir;
 use super::epoch::EpochEntry;
 use super::error::StorageError;
@@ -19,6 +18,7 @@ use super::load::reopen_truncated;
 use super::partition::{Inner, PartitionLog, deletable_prefix};
 use super::producer::ProducerState;
 use super::segment::Segment;
+use crate::format::batch::{self, BatchHeader};
 
 fn invalid(msg: String) -> StorageError {
     StorageError::InvalidRecord(msg)

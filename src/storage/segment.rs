@@ -11,10 +11,10 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::batch::{BatchHeader, HEADER_LEN};
 use super::error::{IoContext, StorageError};
 use super::index::{Index, OffsetEntry, TimeEntry};
-use super::read::FileSlice;
+use crate::format::FileSlice;
+use crate::format::batch::{BatchHeader, HEADER_LEN};
 
 /// `<20-digit base offset>.<ext>` inside `dir`.
 pub(crate) fn segment_path(dir: &Path, base: i64, ext: &str) -> PathBuf {
@@ -359,10 +359,10 @@ impl SegmentView {
         let n = pread_upto(&self.file, &mut buf, pos).at(&self.path)?;
         let h = BatchHeader::parse(&buf[..n])?;
         if pos + h.total_size() as u64 > self.size
-            || h.batch_length < super::batch::MIN_BATCH_LENGTH
+            || h.batch_length < crate::format::batch::MIN_BATCH_LENGTH
         {
             return Err(StorageError::CorruptBatch(
-                super::batch::BatchError::InvalidLength(h.batch_length),
+                crate::format::batch::BatchError::InvalidLength(h.batch_length),
             ));
         }
         Ok(Some(h))

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use super::batch::{self, BatchHeader};
-use super::testutil::{BatchSpec, build_batch, simple};
 use super::{LogConfig, LogManager, PartitionLog, StorageError, TimestampType, TopicPartition};
+use crate::format::batch::{self, BatchHeader};
+use crate::format::testutil::{BatchSpec, build_batch, simple};
 
 pub(crate) fn tp() -> TopicPartition {
     TopicPartition::new("my-topic", 0)

@@ -2,9 +2,9 @@
 //! skipping ahead) equals a plain walk over every batch header.
 
 use super::LogConfig;
-use super::batch::BatchHeader;
 use super::tests_log::{append, open};
-use super::testutil::{BatchSpec, build_batch};
+use crate::format::batch::BatchHeader;
+use crate::format::testutil::{BatchSpec, build_batch};
 
 /// Expected slice length: from the batch holding `offset`, whole batches within
 /// `max_bytes` (the first alone when it is larger and `min_one`) below `max_offset`.

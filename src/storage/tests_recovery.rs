@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::manager::CLEAN_SHUTDOWN_FILE;
 use super::tests_log::{append, headers, open, tp};
-use super::testutil::{BatchSpec, build_batch, simple};
 use super::{LogConfig, LogManager, StorageError, TopicPartition};
+use crate::format::testutil::{BatchSpec, build_batch, simple};
 
 fn reopen(dir: &Path, cfg: LogConfig) -> LogManager {
     LogManager::open(dir, &move |_| cfg.clone(), 1_000).unwrap()

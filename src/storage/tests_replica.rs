@@ -7,10 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::tests_log::{append, headers, open, tp};
-use super::testutil::{BatchSpec, build_batch, simple};
-use super::{
-    EpochEntry, LogConfig, LogManager, PartitionLog, StorageError, TopicPartition, batch, builder,
-};
+use super::{EpochEntry, LogConfig, LogManager, PartitionLog, StorageError, TopicPartition};
+use crate::format::testutil::{BatchSpec, build_batch, simple};
+use crate::format::{batch, builder};
 
 fn reopen(dir: &Path, cfg: LogConfig) -> LogManager {
     LogManager::open(dir, &move |_| cfg.clone(), 1_000).unwrap()

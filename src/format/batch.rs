@@ -326,7 +326,7 @@ pub fn stamped_header(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::testutil::{BatchSpec, build_batch};
+    use crate::format::testutil::{BatchSpec, build_batch};
 
     #[test]
     fn parse_and_validate_roundtrip() {

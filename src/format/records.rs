@@ -285,7 +285,7 @@ impl Iterator for RecordIter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::testutil::{BatchSpec, build_batch, put_varint};
+    use crate::format::testutil::{BatchSpec, build_batch, put_varint};
 
     #[test]
     fn all_codecs_yield_records() {

@@ -1,5 +1,6 @@
 //! A minimal Kafka protocol client for broker-to-broker requests (follower fetches,
-//! OffsetForLeaderEpoch): one connection, one request at a time, bounded by timeouts.
+//! OffsetForLeaderEpoch; their domain API is `interbroker`): one connection, one request
+//! at a time, bounded by timeouts.
 
 use std::time::Duration;
 
@@ -66,6 +67,14 @@ impl BrokerClient {
     /// The address this client talks to.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// A response this client cannot use.
+    pub(super) fn protocol_error(&self, reason: String) -> ClientError {
+        ClientError::Protocol {
+            addr: self.addr.clone(),
+            reason,
+        }
     }
 
     /// Sends one request and waits (bounded by `timeout` plus `extra`, e.g. a fetch's

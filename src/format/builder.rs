@@ -65,8 +65,8 @@ pub fn build_batch(records: &[KeyValue<'_>], timestamp: i64) -> BytesMut {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::batch;
-    use crate::storage::records::RecordIter;
+    use crate::format::batch;
+    use crate::format::records::RecordIter;
 
     #[test]
     fn built_batches_validate_and_read_back() {
