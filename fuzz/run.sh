@@ -50,7 +50,8 @@ cargo +nightly fuzz run -O -s "$SANITIZER" requests "$CORPUS" -- \
 rc=${PIPESTATUS[0]}
 set -e
 crashes=$(find "$ARTIFACTS" -type f | wc -l)
-execs=$(grep -h 'stat::number_of_executed_units' "$LOG" fuzz-*.log 2>/dev/null | awk '{s += $2} END {print s + 0}')
-peak=$(grep -h 'stat::peak_rss_mb' "$LOG" fuzz-*.log 2>/dev/null | awk '$2 > m {m = $2} END {print m + 0}')
+# The run's own output holds every job's final stats (libFuzzer echoes the job logs).
+execs=$(grep -h 'stat::number_of_executed_units' "$LOG" | awk '{s += $2} END {print s + 0}')
+peak=$(grep -h 'stat::peak_rss_mb' "$LOG" | awk '$2 > m {m = $2} END {print m + 0}')
 echo "fuzz requests: $execs executions, $crashes crashes, peak RSS ${peak} MB, $(( $(date +%s) - start ))s (exit $rc)"
 [ "$rc" -eq 0 ] && [ "$crashes" -eq 0 ]
