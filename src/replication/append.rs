@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::manager::{ReplicaError, ReplicaManager, Role};
+use super::manager::{ReplicaError, ReplicaManager};
 use crate::storage::{AppendInfo, LogConfig, StorageError};
 
 /// How many replicas must have a batch before it is acknowledged (the produce `acks`).
@@ -109,18 +109,7 @@ impl ReplicaManager {
             .replica(&e.topic, e.partition)
             .ok_or(AppendError::Replica(ReplicaError::Unknown))?;
         let role = r.role.lock().unwrap_or_else(|p| p.into_inner());
-        let leader = match &*role {
-            Role::Leader(l) => l,
-            Role::Follower {
-                leader,
-                leader_epoch,
-            } => {
-                return Err(AppendError::Replica(ReplicaError::NotLeader {
-                    leader: *leader,
-                    leader_epoch: *leader_epoch,
-                }));
-            }
-        };
+        let leader = role.leader().map_err(AppendError::Replica)?;
         let config = r.log.config();
         check(&config, &e.records).map_err(AppendError::Rejected)?;
         if acks == Acks::All && (leader.maximal_isr().len() as i64) < config.min_insync_replicas {
@@ -158,34 +147,18 @@ impl ReplicaManager {
             // been truncated (only a follower truncates), so the high watermark is ours.
             {
                 let role = r.role.lock().unwrap_or_else(|p| p.into_inner());
-                match &*role {
-                    Role::Leader(l) if l.leader_epoch == w.leader_epoch => {
-                        if r.log.high_watermark() > w.last_offset {
-                            return Ok(());
-                        }
-                        if Instant::now() >= deadline {
-                            return Err(if (l.maximal_isr().len() as i64) < w.min_isr {
-                                AppendError::NotEnoughReplicasAfterAppend
-                            } else {
-                                AppendError::Timeout
-                            });
-                        }
-                    }
-                    Role::Leader(l) => {
-                        return Err(AppendError::Replica(ReplicaError::NotLeader {
-                            leader: l.local_id,
-                            leader_epoch: l.leader_epoch,
-                        }));
-                    }
-                    Role::Follower {
-                        leader,
-                        leader_epoch,
-                    } => {
-                        return Err(AppendError::Replica(ReplicaError::NotLeader {
-                            leader: *leader,
-                            leader_epoch: *leader_epoch,
-                        }));
-                    }
+                let l = role
+                    .leader_at(w.leader_epoch)
+                    .map_err(AppendError::Replica)?;
+                if r.log.high_watermark() > w.last_offset {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    return Err(if (l.maximal_isr().len() as i64) < w.min_isr {
+                        AppendError::NotEnoughReplicasAfterAppend
+                    } else {
+                        AppendError::Timeout
+                    });
                 }
             }
             // Woken by a high watermark move, a leadership change or the deadline.

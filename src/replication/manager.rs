@@ -26,6 +26,50 @@ pub enum Role {
     },
 }
 
+impl Role {
+    /// This broker's leadership of the partition, or the refusal a leader-only request
+    /// (produce, follower fetch) gets here.
+    pub fn leader(&self) -> Result<&LeaderState, ReplicaError> {
+        match self {
+            Role::Leader(l) => Ok(l),
+            Role::Follower { .. } => Err(self.not_leader()),
+        }
+    }
+
+    /// As [`leader`](Self::leader), and only at `epoch`: a later leadership of this
+    /// broker refuses too (the log may have changed hands in between).
+    pub fn leader_at(&self, epoch: i32) -> Result<&LeaderState, ReplicaError> {
+        match self {
+            Role::Leader(l) if l.leader_epoch == epoch => Ok(l),
+            _ => Err(self.not_leader()),
+        }
+    }
+
+    /// As [`leader`](Self::leader), mutably.
+    pub fn leader_mut(&mut self) -> Result<&mut LeaderState, ReplicaError> {
+        match self {
+            Role::Leader(l) => Ok(l),
+            Role::Follower { .. } => Err(self.not_leader()),
+        }
+    }
+
+    fn not_leader(&self) -> ReplicaError {
+        match self {
+            Role::Leader(l) => ReplicaError::NotLeader {
+                leader: l.local_id,
+                leader_epoch: l.leader_epoch,
+            },
+            Role::Follower {
+                leader,
+                leader_epoch,
+            } => ReplicaError::NotLeader {
+                leader: *leader,
+                leader_epoch: *leader_epoch,
+            },
+        }
+    }
+}
+
 /// One partition this broker hosts.
 pub struct Replica {
     pub log: Arc<PartitionLog>,
@@ -97,16 +141,7 @@ impl ReplicaManager {
             .replica(topic, partition)
             .ok_or(ReplicaError::Unknown)?;
         let role = r.role.lock().unwrap_or_else(|p| p.into_inner());
-        match &*role {
-            Role::Leader(l) => Ok((r.log.clone(), l.leader_epoch)),
-            Role::Follower {
-                leader,
-                leader_epoch,
-            } => Err(ReplicaError::NotLeader {
-                leader: *leader,
-                leader_epoch: *leader_epoch,
-            }),
-        }
+        Ok((r.log.clone(), role.leader()?.leader_epoch))
     }
 
     /// A follower fetched at `fetch_offset`: update its state, the high watermark, and
@@ -124,19 +159,7 @@ impl ReplicaManager {
             .ok_or(ReplicaError::Unknown)?;
         let proposal = {
             let mut role = r.role.lock().unwrap_or_else(|p| p.into_inner());
-            let Role::Leader(l) = &mut *role else {
-                let Role::Follower {
-                    leader,
-                    leader_epoch,
-                } = &*role
-                else {
-                    unreachable!()
-                };
-                return Err(ReplicaError::NotLeader {
-                    leader: *leader,
-                    leader_epoch: *leader_epoch,
-                });
-            };
+            let l = role.leader_mut()?;
             if !l.replicas.contains(&replica_id) {
                 return Err(ReplicaError::NotLeader {
                     leader: self.node_id,
