@@ -55,18 +55,8 @@ impl FileSlice {
     /// (naming the file).
     pub fn read(&self) -> io::Result<Bytes> {
         let mut buf = vec![0u8; self.len];
-        let mut done = 0;
-        while done < buf.len() {
-            match self
-                .file
-                .read_at(&mut buf[done..], self.position + done as u64)
-            {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io::Error::new(e.kind(), self.context(&e))),
-            }
-        }
+        let done = pread_upto(&self.file, &mut buf, self.position)
+            .map_err(|e| io::Error::new(e.kind(), self.context(&e)))?;
         if done < self.len {
             let short = format!("{} of {} bytes at {}", done, self.len, self.position);
             return Err(io::Error::new(
@@ -80,4 +70,18 @@ impl FileSlice {
     fn context(&self, e: &dyn std::fmt::Display) -> String {
         format!("{}: {e}", self.path.display())
     }
+}
+
+/// Reads into `buf` at `pos` until full or EOF; returns bytes read.
+pub(crate) fn pread_upto(file: &File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], pos + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
 }

@@ -8,7 +8,7 @@
 
 pub mod batch;
 pub mod builder;
-mod file_slice;
+pub(crate) mod file_slice;
 pub mod records;
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -7,7 +7,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::IoSlice;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,24 +14,11 @@ use super::error::{IoContext, StorageError};
 use super::index::{Index, OffsetEntry, TimeEntry};
 use crate::format::FileSlice;
 use crate::format::batch::{BatchHeader, HEADER_LEN};
+use crate::format::file_slice::pread_upto;
 
 /// `<20-digit base offset>.<ext>` inside `dir`.
 pub(crate) fn segment_path(dir: &Path, base: i64, ext: &str) -> PathBuf {
     dir.join(format!("{base:020}.{ext}"))
-}
-
-/// Reads into `buf` at `pos` until full or EOF; returns bytes read.
-pub(crate) fn pread_upto(file: &File, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match file.read_at(&mut buf[done..], pos + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
 }
 
 /// Writes all of `bufs`, in order, at `pos` with positioned vectored writes
@@ -391,6 +377,8 @@ impl SegmentView {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::FileExt;
+
     use super::*;
 
     #[test]
