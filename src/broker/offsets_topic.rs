@@ -88,6 +88,18 @@ impl Broker {
             .map_err(write_error)
     }
 
+    /// A group request's outcome, once the write it made (if any) is replicated.
+    pub async fn group_outcome_committed<T>(
+        &self,
+        outcome: Result<(T, Option<WriteMark>), GroupError>,
+    ) -> Result<T, GroupError> {
+        let (value, mark) = outcome?;
+        if let Some(mark) = mark {
+            self.group_write_committed(mark).await?;
+        }
+        Ok(value)
+    }
+
     /// Waits until the group's latest record is committed (or reports why it was not):
     /// answers that reveal a group's state (JoinGroup, SyncGroup, LeaveGroup) wait so.
     pub async fn group_state_committed(&self, group_id: &str) -> Result<(), GroupError> {

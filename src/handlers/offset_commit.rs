@@ -48,11 +48,7 @@ pub async fn handle(
         )
     });
     // Answered once the offsets are replicated, as Kafka does.
-    let outcome = match outcome {
-        Ok((results, Some(mark))) => broker.group_write_committed(mark).await.map(|()| results),
-        Ok((results, None)) => Ok(results),
-        Err(e) => Err(e),
-    };
+    let outcome = broker.group_outcome_committed(outcome).await;
     let code_for = |topic: &str, partition: i32| -> i16 {
         let Some(i) = commits
             .iter()

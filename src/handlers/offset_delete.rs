@@ -31,11 +31,7 @@ pub async fn handle(
             .groups
             .delete_offsets(msg.group_id.0.as_str(), &known, now())
     });
-    let outcome = match outcome {
-        Ok((results, Some(mark))) => broker.group_write_committed(mark).await.map(|()| results),
-        Ok((results, None)) => Ok(results),
-        Err(e) => Err(e),
-    };
+    let outcome = broker.group_outcome_committed(outcome).await;
     let results = match outcome {
         Err(e) => {
             return OffsetDeleteResponse::default().with_error_code(errors::group_error(&e).code());
