@@ -1,14 +1,16 @@
-//! Fetch (key 1): stored batches returned as they are (large ones sent from the segment
-//! file, see `protocol::frame`), long polling on min_bytes / max_wait_ms, max_bytes and
-//! partition_max_bytes, topic ids from v13.
+//! Fetch (key 1): decode, [`ReplicaManager::fetch_records`] (leadership, follower
+//! bookkeeping, the long poll on min_bytes / max_wait_ms, max_bytes and
+//! partition_max_bytes), encode: stored batches returned as they are (large ones sent
+//! from the segment file, see `protocol::frame`), topic ids from v13.
 //!
 //! Fetch sessions: every full fetch (session epoch 0, or -1 for a sessionless fetch,
 //! whatever session id it names, as in Kafka's `FetchManager`) is answered as a full
 //! response with session id 0 (no session is created), which clients accept; an
 //! incremental fetch gets FETCH_SESSION_ID_NOT_FOUND, as from a Kafka broker whose
 //! session cache is empty.
+//!
+//! [`ReplicaManager::fetch_records`]: crate::replication::manager::ReplicaManager
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,24 +20,14 @@ use kafka_protocol::messages::fetch_response::{
 };
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::errors;
 use crate::broker::{Broker, now_ms};
+use crate::format::file_slice::FileSlice;
 use crate::protocol::frame::FileParts;
 use crate::protocol::{Request, validate};
-use crate::replication::purgatory;
-use crate::storage::{PartitionLog, StorageError};
-
-/// One partition a fetch reads from, resolved once.
-struct Target {
-    topic_index: usize,
-    partition: i32,
-    fetch_offset: i64,
-    max_bytes: i32,
-    log: Result<Arc<PartitionLog>, ResponseError>,
-}
+use crate::replication::read::{FetchParams, FetchTarget, PartitionRead, ReadError};
 
 /// Stored batches of at least this many bytes are sent from the segment file
 /// (`sendfile`); smaller ones are copied into the response, which costs less than the
@@ -61,8 +53,10 @@ pub async fn handle(
     } else {
         msg.replica_id.0
     };
-    // Topics in response order, each with the name/id the client used.
+    // Topics in response order, each with the name/id the client used; each partition
+    // is a target of the read, or refused here when the cluster does not know its topic.
     let mut topics: Vec<(TopicName, Uuid)> = Vec::with_capacity(msg.topics.len());
+    let mut slots: Vec<(usize, i32, Result<(), ResponseError>)> = Vec::new();
     let mut targets = Vec::new();
     for t in &msg.topics {
         let meta = if v >= 13 {
@@ -81,179 +75,125 @@ pub async fn handle(
         let topic_index = topics.len();
         topics.push((t.topic.clone(), t.topic_id));
         for p in &t.partitions {
-            let log = match &meta {
+            let slot = match &meta {
                 None => Err(unknown),
-                Some(m) => match broker.leader_log(&m.name, p.partition) {
-                    Err(e) => Err(super::replica_error(e)),
-                    Ok((log, epoch)) => {
-                        match super::check_leader_epoch(p.current_leader_epoch, epoch) {
-                            Some(e) => Err(e),
-                            None if replica_id >= 0 => broker
-                                .replicas
-                                .on_follower_fetch(
-                                    &m.name,
-                                    p.partition,
-                                    replica_id,
-                                    p.fetch_offset,
-                                    now_ms(),
-                                )
-                                .map(|()| log)
-                                .map_err(super::replica_error),
-                            None => Ok(log),
-                        }
-                    }
-                },
-            };
-            targets.push(Target {
-                topic_index,
-                partition: p.partition,
-                fetch_offset: p.fetch_offset,
-                max_bytes: p.partition_max_bytes,
-                log,
-            });
-        }
-    }
-
-    // Subscribe before the first read so no append between read and wait is missed.
-    // Followers read up to the log end, consumers up to the high watermark.
-    let follower = replica_id >= 0;
-    let mut watches: Vec<_> = targets
-        .iter()
-        .filter_map(|t| {
-            t.log.as_ref().ok().map(|l| {
-                if follower {
-                    l.subscribe()
-                } else {
-                    l.subscribe_high_watermark()
+                Some(m) => {
+                    targets.push(FetchTarget {
+                        topic: m.name.clone(),
+                        partition: p.partition,
+                        fetch_offset: p.fetch_offset,
+                        max_bytes: p.partition_max_bytes.max(0) as usize,
+                        current_leader_epoch: p.current_leader_epoch,
+                    });
+                    Ok(())
                 }
-            })
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_millis(msg.max_wait_ms.max(0) as u64);
-    let min_bytes = msg.min_bytes.max(0) as usize;
-    let max_bytes = if msg.max_bytes <= 0 {
-        i32::MAX as usize
-    } else {
-        msg.max_bytes as usize
-    };
-    loop {
-        let (partitions, files, total, any_error) =
-            read_all(&targets, max_bytes, msg.isolation_level, v, follower);
-        let done = total >= min_bytes
-            || any_error
-            || Instant::now() >= deadline
-            || msg.max_wait_ms <= 0
-            || !purgatory::wait_any(&mut watches, deadline).await;
-        if done || Instant::now() >= deadline {
-            // Only from v12 do answers name leaders: keep the topics' names and ids then.
-            let named = (v >= 12).then(|| {
-                let names: Vec<String> = topics
-                    .iter()
-                    .map(|(n, _)| n.0.as_str().to_string())
-                    .collect();
-                let ids: Vec<Uuid> = topics.iter().map(|(_, id)| *id).collect();
-                (names, ids)
-            });
-            let mut resp = build(v, topics, partitions);
-            if let Some((names, ids)) = named {
-                name_current_leaders(broker, &mut resp, &names, &ids, v);
-            }
-            return (resp, files);
+            };
+            slots.push((topic_index, p.partition, slot));
         }
     }
-}
+    // A refused partition answers the fetch at once, as any error does.
+    let any_unknown = slots.iter().any(|(_, _, s)| s.is_err());
+    let params = FetchParams {
+        follower: (replica_id >= 0).then_some(replica_id),
+        min_bytes: msg.min_bytes.max(0) as usize,
+        max_bytes: if msg.max_bytes <= 0 {
+            i32::MAX as usize
+        } else {
+            msg.max_bytes as usize
+        },
+        max_wait: if any_unknown {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(msg.max_wait_ms.max(0) as u64)
+        },
+    };
+    let reads = broker
+        .replicas
+        .fetch_records(&targets, params, now_ms())
+        .await;
 
-/// Reads every target once; returns the partition data, the file slices it refers to,
-/// total bytes, and whether any partition has an error (Kafka answers at once then).
-fn read_all(
-    targets: &[Target],
-    max_bytes: usize,
-    isolation_level: i8,
-    version: i16,
-    follower: bool,
-) -> (Vec<(usize, PartitionData)>, FileParts, usize, bool) {
+    let mut reads = reads.into_iter();
     let mut files = FileParts::default();
-    let mut total = 0usize;
-    let mut any_error = false;
-    let mut out = Vec::with_capacity(targets.len());
-    for t in targets {
+    let mut partitions = Vec::with_capacity(slots.len());
+    for (topic_index, partition, slot) in slots {
         // Kafka answers read_committed fetches with an empty aborted-transaction list and
         // read_uncommitted ones with null.
         let data = PartitionData::default()
-            .with_partition_index(t.partition)
+            .with_partition_index(partition)
             .with_preferred_read_replica(BrokerId(-1))
-            .with_aborted_transactions((isolation_level == 1).then(Vec::new));
-        let data = match &t.log {
-            Err(code) => {
-                any_error = true;
-                error(data, *code)
-            }
-            Ok(log) => {
-                let hw = log.high_watermark();
-                let upto = if follower { log.log_end_offset() } else { hw };
-                let start = log.log_start_offset();
-                let data = data
-                    .with_high_watermark(hw)
-                    .with_last_stable_offset(hw)
-                    .with_log_start_offset(start);
-                let budget = (t.max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
-                // The first partition with data may exceed the limits by one batch (KIP-74).
-                let min_one = total == 0;
-                match records(
-                    log,
-                    t.fetch_offset,
-                    budget,
-                    min_one,
-                    upto,
-                    version,
-                    &mut files,
-                ) {
-                    // Fetch before v10 cannot carry zstd batches; Kafka 4.0 no longer
-                    // down-converts, it answers UNSUPPORTED_COMPRESSION_TYPE.
-                    Ok(bytes) if version < 10 && has_zstd(&bytes) => {
-                        any_error = true;
-                        error(data, ResponseError::UnsupportedCompressionType)
-                    }
-                    Ok(bytes) => {
-                        total += bytes.len();
-                        data.with_records(Some(bytes))
-                    }
-                    Err(e) => {
-                        any_error = true;
-                        error(data, errors::storage_error(&e))
-                    }
-                }
-            }
+            .with_aborted_transactions((msg.isolation_level == 1).then(Vec::new));
+        let data = match slot.map(|()| reads.next()) {
+            Err(code) => error(data, code),
+            Ok(Some(read)) => answer(data, read, v, &mut files),
+            // One read per target, in order.
+            Ok(None) => error(data, ResponseError::UnknownServerError),
         };
         // log_start_offset only exists from v5; -1 is its default.
-        let data = if version < 5 {
+        let data = if v < 5 {
             data.with_log_start_offset(-1)
         } else {
             data
         };
-        out.push((t.topic_index, data));
+        partitions.push((topic_index, data));
     }
-    (out, files, total, any_error)
+    // Only from v12 do answers name leaders: keep the topics' names and ids then.
+    let named = (v >= 12).then(|| {
+        let names: Vec<String> = topics
+            .iter()
+            .map(|(n, _)| n.0.as_str().to_string())
+            .collect();
+        let ids: Vec<Uuid> = topics.iter().map(|(_, id)| *id).collect();
+        (names, ids)
+    });
+    let mut resp = build(v, topics, partitions);
+    if let Some((names, ids)) = named {
+        name_current_leaders(broker, &mut resp, &names, &ids, v);
+    }
+    (resp, files)
+}
+
+/// One partition's answer from its read.
+fn answer(
+    data: PartitionData,
+    read: Result<PartitionRead, ReadError>,
+    version: i16,
+    files: &mut FileParts,
+) -> PartitionData {
+    let read = match read {
+        Ok(read) => read,
+        Err(ReadError::Replica(e)) => return error(data, super::replica_error(e)),
+        Err(ReadError::Epoch(e)) => return error(data, super::epoch_error(e)),
+        Err(ReadError::Storage(e)) => return error(data, errors::storage_error(&e)),
+    };
+    let data = data
+        .with_high_watermark(read.high_watermark)
+        .with_last_stable_offset(read.high_watermark)
+        .with_log_start_offset(read.log_start_offset);
+    match records(read.records, version, files) {
+        // Fetch before v10 cannot carry zstd batches; Kafka 4.0 no longer
+        // down-converts, it answers UNSUPPORTED_COMPRESSION_TYPE.
+        Ok(bytes) if version < 10 && has_zstd(&bytes) => {
+            error(data, ResponseError::UnsupportedCompressionType)
+        }
+        Ok(bytes) => data.with_records(Some(bytes)),
+        Err(e) => error(data, errors::storage_error(&e.into())),
+    }
 }
 
 /// The records to answer with: read into memory when small or when the version needs
-/// the bytes checked (zstd before v10), otherwise a placeholder of a file slice.
+/// the bytes checked (zstd before v10), otherwise a placeholder of the file slice.
 fn records(
-    log: &PartitionLog,
-    offset: i64,
-    max_bytes: usize,
-    min_one: bool,
-    max_offset: i64,
+    slice: Option<FileSlice>,
     version: i16,
     files: &mut FileParts,
-) -> Result<Bytes, StorageError> {
-    let Some(slice) = log.read_slice(offset, max_bytes, min_one, max_offset)? else {
+) -> std::io::Result<Bytes> {
+    let Some(slice) = slice else {
         return Ok(Bytes::new());
     };
     if version < 10 || slice.len() < SEND_FROM_FILE_MIN {
-        return Ok(slice.read()?);
+        return slice.read();
     }
-    files.add(slice).or_else(|slice| Ok(slice.read()?))
+    files.add(slice).or_else(|slice| slice.read())
 }
 
 fn has_zstd(bytes: &[u8]) -> bool {

@@ -104,14 +104,20 @@ pub(crate) fn check_leader_epoch(
     current: i32,
     leader_epoch: i32,
 ) -> Option<kafka_protocol::error::ResponseError> {
+    crate::replication::read::check_leader_epoch(current, leader_epoch)
+        .err()
+        .map(epoch_error)
+}
+
+/// The Kafka error for a request's stale or future leader epoch.
+pub(crate) fn epoch_error(
+    e: crate::replication::read::EpochMismatch,
+) -> kafka_protocol::error::ResponseError {
+    use crate::replication::read::EpochMismatch;
     use kafka_protocol::error::ResponseError;
-    if current < 0 {
-        return None;
-    }
-    match current.cmp(&leader_epoch) {
-        std::cmp::Ordering::Greater => Some(ResponseError::UnknownLeaderEpoch),
-        std::cmp::Ordering::Less => Some(ResponseError::FencedLeaderEpoch),
-        std::cmp::Ordering::Equal => None,
+    match e {
+        EpochMismatch::Newer => ResponseError::UnknownLeaderEpoch,
+        EpochMismatch::Fenced => ResponseError::FencedLeaderEpoch,
     }
 }
 

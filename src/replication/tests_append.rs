@@ -15,10 +15,10 @@ use crate::controller::quorum::{ClusterState, PartitionInfo, TopicInfo};
 use crate::format::builder;
 use crate::storage::{AppendInfo, LogConfig};
 
-const TOPIC: &str = "replicated";
+pub(super) const TOPIC: &str = "replicated";
 
 /// A cluster state with one topic whose partitions all have `leader` at `epoch`.
-fn state(
+pub(super) fn state(
     partitions: usize,
     replicas: &[i32],
     isr: &[i32],
@@ -45,7 +45,7 @@ fn state(
     s
 }
 
-fn reconcile(broker: &Broker, s: &ClusterState, min_isr: i64) {
+pub(super) fn reconcile(broker: &Broker, s: &ClusterState, min_isr: i64) {
     let config = LogConfig {
         min_insync_replicas: min_isr,
         ..LogConfig::default()
@@ -53,7 +53,7 @@ fn reconcile(broker: &Broker, s: &ClusterState, min_isr: i64) {
     broker.replicas.reconcile(s, &|_| config.clone(), now_ms());
 }
 
-fn entry(partition: i32) -> AppendEntry {
+pub(super) fn entry(partition: i32) -> AppendEntry {
     AppendEntry {
         topic: TOPIC.to_string(),
         partition,
