@@ -50,6 +50,12 @@ impl OffsetsLog for OffsetsTopicLog {
             Err(e) => Err(write_error(e)),
         }
     }
+
+    fn high_watermark(&self, partition: i32) -> i64 {
+        self.replicas
+            .replica(OFFSETS_TOPIC, partition)
+            .map_or(-1, |r| r.log.high_watermark())
+    }
 }
 
 /// A failed coordinator write as Kafka's coordinator runtime reports it: clients find the

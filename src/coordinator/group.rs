@@ -4,7 +4,7 @@
 //! in as milliseconds; nothing here reads a clock or does I/O. Responses that must wait
 //! (JoinGroup, SyncGroup) are held as `oneshot` senders inside the members.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
 use indexmap::IndexMap;
@@ -179,8 +179,12 @@ pub struct Group {
     /// Members that have not sent SyncGroup in CompletingRebalance, with the deadline.
     pub pending_sync: HashSet<String>,
     pub sync_deadline: i64,
-    /// Committed offsets per (topic, partition).
+    /// Committed offsets per (topic, partition): what OffsetFetch answers.
     pub offsets: HashMap<(String, i32), OffsetValue>,
+    /// Offsets written but not yet known to be replicated, in write order, each with the
+    /// last log offset of its write; they count once the high watermark passes it
+    /// ([`settle`](Self::settle)), as Kafka's coordinator reads at its last committed offset.
+    pub pending_offsets: VecDeque<(i64, Vec<super::PartitionOffset>)>,
     /// Where the group's latest record went (or why it could not be written): answers
     /// that reveal the group's state wait until it is committed.
     pub last_write: Option<Result<super::WriteMark, GroupError>>,
@@ -206,7 +210,47 @@ impl Group {
             pending_sync: HashSet::new(),
             sync_deadline: 0,
             offsets: HashMap::new(),
+            pending_offsets: VecDeque::new(),
             last_write: None,
+        }
+    }
+
+    /// Makes every pending write below `high_watermark` (the first offset of
+    /// `__consumer_offsets` not yet replicated) count.
+    pub fn settle(&mut self, high_watermark: i64) {
+        while let Some((last, _)) = self.pending_offsets.front() {
+            if *last >= high_watermark {
+                break;
+            }
+            let (_, offsets) = self.pending_offsets.pop_front().expect("front exists");
+            self.offsets.extend(offsets);
+        }
+    }
+
+    /// Whether the group has an offset for the partition, committed or pending.
+    pub fn has_offset(&self, tp: &(String, i32)) -> bool {
+        self.offsets.contains_key(tp)
+            || self
+                .pending_offsets
+                .iter()
+                .any(|(_, os)| os.iter().any(|(k, _)| k == tp))
+    }
+
+    /// Every partition the group has an offset for, committed or pending.
+    pub fn offset_partitions(&self) -> HashSet<(String, i32)> {
+        let pending = self.pending_offsets.iter().flat_map(|(_, os)| os.iter());
+        self.offsets
+            .keys()
+            .chain(pending.map(|(k, _)| k))
+            .cloned()
+            .collect()
+    }
+
+    /// Drops the partition's offset, committed and pending (its tombstone was written).
+    pub fn forget_offset(&mut self, tp: &(String, i32)) {
+        self.offsets.remove(tp);
+        for (_, os) in self.pending_offsets.iter_mut() {
+            os.retain(|(k, _)| k != tp);
         }
     }
 

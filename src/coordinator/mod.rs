@@ -54,6 +54,10 @@ pub trait OffsetsLog: Send + Sync {
         records: &[(Bytes, Option<Bytes>)],
         now: i64,
     ) -> Result<WriteMark, GroupError>;
+
+    /// The partition's high watermark: records below it are replicated, and only their
+    /// offsets count (are answered by OffsetFetch).
+    fn high_watermark(&self, partition: i32) -> i64;
 }
 
 /// Coordinator settings (Kafka's `group.*` and `offsets.*` broker configs).
@@ -215,6 +219,11 @@ impl GroupCoordinator {
         group.last_write = Some(written);
     }
 
+    /// Makes the group's replicated pending offsets count.
+    fn settle(&self, group: &mut Group) {
+        group.settle(self.log.high_watermark(self.partition_of(&group.id)));
+    }
+
     fn after(&self, group: &mut Group, persist: Persist, now: i64) {
         if persist.0 {
             self.persist_group(group, now);
@@ -371,7 +380,9 @@ impl GroupCoordinator {
         let mark = written.inspect_err(|e| {
             log::error!("cannot persist offsets of group {group_id}: {e}");
         })?;
-        group.offsets.extend(accepted);
+        group
+            .pending_offsets
+            .push_back((mark.last_offset, accepted));
         Ok((results, Some(mark)))
     }
 
@@ -381,8 +392,11 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: Option<&[(String, i32)]>,
     ) -> Result<Vec<(String, i32, Option<OffsetValue>)>, GroupError> {
-        let groups = self.shard(group_id);
-        let group = groups.get(group_id);
+        let mut groups = self.shard(group_id);
+        let group = groups.get_mut(group_id).map(|g| {
+            self.settle(g);
+            &*g
+        });
         if group.is_some_and(|g| g.state == GroupState::Dead) {
             return Err(GroupError::CoordinatorNotAvailable);
         }
@@ -480,14 +494,15 @@ impl GroupCoordinator {
             GroupState::Dead => return Err(GroupError::GroupIdNotFound),
             _ => return Err(GroupError::NonEmptyGroup),
         }
+        // Pending offsets too: their records come before these tombstones.
         let mut batch: Vec<(Bytes, Option<Bytes>)> = group
-            .offsets
-            .keys()
+            .offset_partitions()
+            .into_iter()
             .map(|(t, p)| {
                 let key = RecordKey::Offset {
                     group: group_id.to_string(),
-                    topic: t.clone(),
-                    partition: *p,
+                    topic: t,
+                    partition: p,
                 };
                 (records::encode_key(&key), None)
             })
@@ -535,7 +550,7 @@ impl GroupCoordinator {
                 continue;
             }
             results.push(Ok(()));
-            if group.offsets.contains_key(&(t.clone(), *p)) {
+            if group.has_offset(&(t.clone(), *p)) {
                 let key = RecordKey::Offset {
                     group: group_id.to_string(),
                     topic: t.clone(),
@@ -553,7 +568,7 @@ impl GroupCoordinator {
         group.last_write = Some(written.clone());
         let mark = written?;
         for (tp, _) in batch {
-            group.offsets.remove(&tp);
+            group.forget_offset(&tp);
         }
         Ok((results, Some(mark)))
     }
@@ -592,6 +607,7 @@ impl GroupCoordinator {
             if group.state != GroupState::Empty {
                 continue;
             }
+            self.settle(group);
             let base = group.state_timestamp;
             let expired: Vec<(String, i32)> = group
                 .offsets
@@ -621,7 +637,10 @@ impl GroupCoordinator {
                     Err(e) => log::error!("cannot expire offsets of group {}: {e}", group.id),
                 }
             }
-            if group.offsets.is_empty() && group.members.is_empty() {
+            if group.offsets.is_empty()
+                && group.pending_offsets.is_empty()
+                && group.members.is_empty()
+            {
                 dead.push(group.id.clone());
             }
         }

@@ -9,9 +9,10 @@ use tokio::sync::oneshot;
 use super::records::{self, OffsetValue, RecordKey};
 use super::*;
 
-/// Records appended by the coordinator, kept in memory.
+/// Records appended by the coordinator, kept in memory, and the high watermark the test
+/// sets (`None`: every record is replicated).
 #[derive(Clone, Default)]
-struct MemLog(Arc<Mutex<Vec<Written>>>);
+struct MemLog(Arc<Mutex<Vec<Written>>>, Arc<Mutex<Option<i64>>>);
 
 /// (partition, key, value)
 type Written = (i32, Bytes, Option<Bytes>);
@@ -32,6 +33,10 @@ impl OffsetsLog for MemLog {
             last_offset: v.len() as i64 - 1,
             leader_epoch: 0,
         })
+    }
+
+    fn high_watermark(&self, _partition: i32) -> i64 {
+        self.1.lock().unwrap().unwrap_or(i64::MAX)
     }
 }
 
@@ -511,6 +516,10 @@ impl OffsetsLog for DeposedLog {
     ) -> Result<WriteMark, GroupError> {
         Err(GroupError::NotCoordinator)
     }
+
+    fn high_watermark(&self, _partition: i32) -> i64 {
+        -1
+    }
 }
 
 #[test]
@@ -527,4 +536,48 @@ fn a_failed_write_is_the_answer_and_changes_nothing() {
         "an offset that was not written does not count"
     );
     assert_eq!(c.last_write("solo"), Some(Err(GroupError::NotCoordinator)));
+}
+
+#[test]
+fn offsets_count_once_their_write_is_replicated() {
+    let (c, log) = coordinator(0);
+    let tp = || vec![("t".to_string(), 0)];
+    *log.1.lock().unwrap() = Some(0);
+    let (results, mark) = c
+        .commit("solo", "", None, -1, vec![(("t".into(), 0), offset(42))], 0)
+        .unwrap();
+    assert_eq!(results, vec![Ok(())]);
+    let mark = mark.expect("a write");
+    assert_eq!(
+        c.fetch_offsets("solo", Some(&tp())).unwrap(),
+        vec![("t".to_string(), 0, None)],
+        "an offset not yet replicated does not count"
+    );
+    // A second commit lands after the first: replicating only the first shows its value.
+    c.commit("solo", "", None, -1, vec![(("t".into(), 0), offset(43))], 0)
+        .unwrap();
+    *log.1.lock().unwrap() = Some(mark.last_offset + 1);
+    let fetched = c.fetch_offsets("solo", Some(&tp())).unwrap();
+    assert_eq!(fetched[0].2.as_ref().map(|v| v.offset), Some(42));
+    *log.1.lock().unwrap() = None;
+    let fetched = c.fetch_offsets("solo", Some(&tp())).unwrap();
+    assert_eq!(fetched[0].2.as_ref().map(|v| v.offset), Some(43));
+}
+
+#[test]
+fn deleting_a_group_tombstones_its_pending_offsets() {
+    let (c, log) = coordinator(0);
+    *log.1.lock().unwrap() = Some(0);
+    c.commit("solo", "", None, -1, vec![(("t".into(), 3), offset(7))], 0)
+        .unwrap();
+    c.delete_group("solo", 0).unwrap();
+    let recs = log.0.lock().unwrap();
+    let tombstoned = recs.iter().any(|(_, k, v)| {
+        v.is_none()
+            && matches!(
+                records::decode_key(k.clone()),
+                Ok(Some(RecordKey::Offset { partition: 3, .. }))
+            )
+    });
+    assert!(tombstoned, "the pending offset would come back on replay");
 }
