@@ -154,8 +154,11 @@ impl Broker {
                 .unwrap_or_default();
             crate::config::topic::log_config(&self.config, &overrides)
         };
-        self.replicas.reconcile(&state, &configs, now_ms());
-        offsets_topic::follow_leadership(self);
+        // Creates, deletes and truncates logs, writes epoch checkpoints, replays groups.
+        crate::storage::blocking(|| {
+            self.replicas.reconcile(&state, &configs, now_ms());
+            offsets_topic::follow_leadership(self);
+        });
     }
 }
 

@@ -6,6 +6,10 @@
 //! watermark passes every batch — re-checking on every wake that this broker still
 //! leads at the epoch it appended in, so a record replaced after a demotion is never
 //! confirmed.
+//!
+//! The append itself is blocking file I/O (writes, rolls): it runs with
+//! `block_in_place`, so a slow disk holds up the request that writes, not every
+//! connection served by the same runtime thread (`benches/slow_disk` measures it).
 
 use std::time::Duration;
 
@@ -13,7 +17,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::manager::{ReplicaError, ReplicaManager};
-use crate::storage::{AppendInfo, LogConfig, StorageError};
+use crate::storage::{AppendInfo, LogConfig, StorageError, blocking};
 
 /// How many replicas must have a batch before it is acknowledged (the produce `acks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +119,7 @@ impl ReplicaManager {
         if acks == Acks::All && (leader.maximal_isr().len() as i64) < config.min_insync_replicas {
             return Err(AppendError::NotEnoughReplicas);
         }
-        let appended = r.log.append_as_leader(&e.records, leader.leader_epoch, now);
+        let appended = blocking(|| r.log.append_as_leader(&e.records, leader.leader_epoch, now));
         // A leader alone in its ISR moves the high watermark itself.
         r.log
             .set_high_watermark(leader.high_watermark(r.log.log_end_offset()));

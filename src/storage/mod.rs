@@ -19,6 +19,7 @@
 //! partition dir), `checkpoint` (checkpoint files), `manager` (`LogManager`, all
 //! partitions of one log dir).
 
+mod blocking;
 mod checkpoint;
 mod epoch;
 mod error;
@@ -41,6 +42,7 @@ mod tests_recovery;
 mod tests_replica;
 
 pub use crate::format::{BatchError, BatchHeader, FileSlice};
+pub use blocking::blocking;
 pub use epoch::{EpochEntry, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use error::StorageError;
 pub use manager::LogManager;
