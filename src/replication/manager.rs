@@ -159,18 +159,7 @@ impl ReplicaManager {
             .ok_or(ReplicaError::Unknown)?;
         let proposal = {
             let mut role = r.role.lock().unwrap_or_else(|p| p.into_inner());
-            let l = role.leader_mut()?;
-            if !l.replicas.contains(&replica_id) {
-                return Err(ReplicaError::NotLeader {
-                    leader: self.node_id,
-                    leader_epoch: l.leader_epoch,
-                });
-            }
-            let leo = r.log.log_end_offset();
-            let hw = r.log.high_watermark();
-            let proposal = l.on_follower_fetch(replica_id, fetch_offset, leo, hw, now);
-            r.log.set_high_watermark(l.high_watermark(leo));
-            proposal
+            self.follower_fetched(&r, role.leader_mut()?, replica_id, fetch_offset, now)?
         };
         if let Some(isr) = proposal {
             self.propose_isr(topic, partition, isr);
@@ -178,7 +167,30 @@ impl ReplicaManager {
         Ok(())
     }
 
-    fn propose_isr(&self, topic: &str, partition: i32, isr: Vec<i32>) {
+    /// [`on_follower_fetch`](Self::on_follower_fetch) under the role lock the caller
+    /// holds: returns the ISR to propose (after the lock is released), if any.
+    pub(super) fn follower_fetched(
+        &self,
+        r: &Replica,
+        l: &mut LeaderState,
+        replica_id: i32,
+        fetch_offset: i64,
+        now: i64,
+    ) -> Result<Option<Vec<i32>>, ReplicaError> {
+        if !l.replicas.contains(&replica_id) {
+            return Err(ReplicaError::NotLeader {
+                leader: self.node_id,
+                leader_epoch: l.leader_epoch,
+            });
+        }
+        let leo = r.log.log_end_offset();
+        let hw = r.log.high_watermark();
+        let proposal = l.on_follower_fetch(replica_id, fetch_offset, leo, hw, now);
+        r.log.set_high_watermark(l.high_watermark(leo));
+        Ok(proposal)
+    }
+
+    pub(super) fn propose_isr(&self, topic: &str, partition: i32, isr: Vec<i32>) {
         let metadata = self.metadata.clone();
         let cmd = MetadataCommand::ChangePartition {
             topic: topic.to_string(),

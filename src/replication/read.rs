@@ -120,7 +120,6 @@ impl ReplicaManager {
             let (reads, total, any_error) = read_all(targets, &logs, &params);
             if total >= params.min_bytes
                 || any_error
-                || params.max_wait.is_zero()
                 || Instant::now() >= deadline
                 || !purgatory::wait_any(&mut watches, deadline).await
             {
@@ -130,22 +129,31 @@ impl ReplicaManager {
     }
 
     /// The log a target reads from, after the leader and epoch checks; for a follower,
-    /// records its fetch position first.
+    /// records its fetch position first, under the same hold of the leader role.
     fn fetch_log(
         &self,
         t: &FetchTarget,
         follower: Option<i32>,
         now: i64,
     ) -> Result<Arc<PartitionLog>, Refused> {
-        let (log, epoch) = self
-            .leader_log(&t.topic, t.partition)
-            .map_err(Refused::Replica)?;
-        check_leader_epoch(t.current_leader_epoch, epoch).map_err(Refused::Epoch)?;
-        if let Some(id) = follower {
-            self.on_follower_fetch(&t.topic, t.partition, id, t.fetch_offset, now)
-                .map_err(Refused::Replica)?;
+        let r = self
+            .replica(&t.topic, t.partition)
+            .ok_or(Refused::Replica(ReplicaError::Unknown))?;
+        let proposal = {
+            let mut role = r.role.lock().unwrap_or_else(|p| p.into_inner());
+            let l = role.leader_mut().map_err(Refused::Replica)?;
+            check_leader_epoch(t.current_leader_epoch, l.leader_epoch).map_err(Refused::Epoch)?;
+            match follower {
+                Some(id) => self
+                    .follower_fetched(&r, l, id, t.fetch_offset, now)
+                    .map_err(Refused::Replica)?,
+                None => None,
+            }
+        };
+        if let Some(isr) = proposal {
+            self.propose_isr(&t.topic, t.partition, isr);
         }
-        Ok(log)
+        Ok(r.log.clone())
     }
 }
 
