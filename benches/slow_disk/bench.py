@@ -17,9 +17,7 @@ on 127.0.0.1; the broker and the mount are stopped by pid / unmounted on exit.
 
 import argparse
 import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO / "compat-tests" / "python"))
 import kafka_wire as w  # noqa: E402
+from conftest import Broker  # noqa: E402
 
 
 def wait_for(pred, timeout_s: float, what: str):
@@ -112,27 +111,17 @@ def main() -> None:
     ap.add_argument("--binary", default=str(REPO / "target" / "release" / "vltava"))
     args = ap.parse_args()
 
+    os.environ["VLTAVA_BIN"] = args.binary
     work = Path(tempfile.mkdtemp(prefix="vltava-slow-disk-"))
-    root, mount = work / "root", work / "mount"
+    # The python suites' broker runner, with its log dir (work/data) on the slow disk.
+    broker = Broker(work)
+    root, mount = work / "root", broker.log_dir
     root.mkdir()
-    mount.mkdir()
     fs = subprocess.Popen([sys.executable, str(HERE / "slowfs.py"), str(root), str(mount), str(args.delay_ms)])
-    broker = None
     try:
         wait_for(lambda: os.path.ismount(mount), 10, "the FUSE mount")
-        log_path = work / "vltava.log"
-        broker = subprocess.Popen(
-            [args.binary, "--override", "listeners=PLAINTEXT://127.0.0.1:0",
-             "--override", f"log.dirs={mount}", "--override", "group.initial.rebalance.delay.ms=0"],
-            stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-        def port():
-            m = re.search(r"listening on PLAINTEXT://127\.0\.0\.1:(\d+)", log_path.read_text(errors="replace"))
-            if broker.poll() is not None:
-                sys.exit("vltava exited:\n" + log_path.read_text(errors="replace"))
-            return int(m.group(1)) if m else None
-
-        p = wait_for(port, 30, "vltava's port")
+        broker.start()
+        p = broker.port
         created = w.parse_create_topics_v4(
             w.roundtrip(p, w.create_topics_v4([("busy", args.producers, 1), ("quiet", 1, 1)])))
         assert all(err == 0 for err, _ in created.values()), created
@@ -153,12 +142,7 @@ def main() -> None:
         print(f"probe, topics being made:  {percentiles(creating)}")
         print(f"  creator: {created[0] / args.seconds:.1f} topics/s of 8 partitions")
     finally:
-        if broker is not None:
-            broker.send_signal(signal.SIGTERM)
-            try:
-                broker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                broker.kill()
+        broker.stop()
         unmount = ["fusermount", "-u"] if shutil.which("fusermount") else ["umount"]
         subprocess.run([*unmount, str(mount)], check=False)
         try:
