@@ -362,3 +362,57 @@ def test_committed_offsets_survive_killing_the_coordinator(cluster):
         cluster.restart(coordinator)
         wait_until(lambda: all(isr == (1, 2, 3) for _, isr in partitions(cluster, "__consumer_offsets", alive).values()),
                    60, f"broker {coordinator} back in every ISR", cluster.tails)
+
+
+@pytest.fixture
+def unfenced_cluster(request):
+    """A cluster that fences no broker within a test: a broker killed and restarted keeps
+    its leaderships, so what moves them is the broker's own doing."""
+    yield from started_cluster(request, {"broker.session.timeout.ms": "600000"})
+
+
+def test_a_replica_that_fails_to_load_is_handed_over(unfenced_cluster):
+    """A broker whose log of one partition cannot be read still starts (Kafka takes the
+    failed log offline instead): it hands that partition over (leaves its ISR, another
+    replica leads it), nothing is created over the unreadable directory, and the
+    partition keeps every acknowledged record and takes new ones."""
+    cluster = unfenced_cluster
+    topic = "unreadable"
+    create_topic(cluster, topic, 3)
+    alive = [1, 2, 3]
+    wait_until(lambda: all(isr == (1, 2, 3) for _, isr in partitions(cluster, topic, alive).values()),
+               30, "every ISR full")
+    p = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "linger.ms": 0})
+    for i in range(30):
+        p.produce(topic, value=f"before-{i}".encode(), partition=0)
+    assert p.flush(30) == 0
+    node = partitions(cluster, topic, alive)[0][0]
+    cluster.kill(node)  # no controlled shutdown: it still leads partition 0
+    segment = cluster.workdir / f"data-{node}" / f"{topic}-0" / "00000000000000000000.log"
+    segment.unlink()
+    segment.mkdir()  # reading it fails (EISDIR)
+    cluster.restart(node)
+    log = cluster.log_path(node).read_text(errors="replace")
+    assert f"partition {topic}-0 is offline" in log
+    wait_until(lambda: node not in partitions(cluster, topic, alive)[0][1]
+               and partitions(cluster, topic, alive)[0][0] != node
+               and all(node in partitions(cluster, topic, alive)[i][1] for i in (1, 2)),
+               60, f"broker {node} out of partition 0's ISR and back in the others'", cluster.tails)
+    # the automatic preferred-leader election does not hand it back either
+    time.sleep(2)
+    leader, isr = partitions(cluster, topic, alive)[0]
+    assert leader != node and node not in isr, (leader, isr)
+    assert segment.is_dir(), "the unreadable segment was replaced"
+    assert "handing over 1 offline partition(s)" in cluster.log_path(node).read_text(errors="replace")
+    for i in range(10):
+        p.produce(topic, value=f"after-{i}".encode(), partition=0)
+    assert p.flush(30) == 0
+    c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "unreadable-reader",
+                  "enable.auto.commit": False})
+    c.assign([TopicPartition(topic, 0, 0)])
+    got = []
+    deadline = time.monotonic() + 30
+    while len(got) < 40 and time.monotonic() < deadline:
+        got += [m.value().decode() for m in c.consume(100, 1.0) if m.error() is None]
+    c.close()
+    assert got == [f"before-{i}" for i in range(30)] + [f"after-{i}" for i in range(10)]

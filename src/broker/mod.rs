@@ -70,8 +70,10 @@ pub struct Broker {
     partition_budget: usize,
 }
 
-/// Files a partition replica holds open (`.log`, `.index`, `.timeindex`).
-pub const FILES_PER_PARTITION: usize = 3;
+/// Open files counted per partition replica: each segment holds its `.log` open (indexes
+/// hold no descriptor), and the count leaves room for one rolled segment beside the
+/// active one.
+pub const FILES_PER_PARTITION: usize = 2;
 
 impl Broker {
     /// This broker's node id.

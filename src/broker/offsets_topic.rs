@@ -62,7 +62,9 @@ impl OffsetsLog for OffsetsTopicLog {
 /// coordinator again (NOT_COORDINATOR) or retry it (COORDINATOR_NOT_AVAILABLE).
 fn write_error(e: AppendError<Infallible>) -> GroupError {
     match e {
-        AppendError::Replica(ReplicaError::NotLeader { .. }) => GroupError::NotCoordinator,
+        AppendError::Replica(ReplicaError::NotLeader { .. } | ReplicaError::Offline) => {
+            GroupError::NotCoordinator
+        }
         AppendError::Replica(ReplicaError::Unknown)
         | AppendError::NotEnoughReplicas
         | AppendError::NotEnoughReplicasAfterAppend

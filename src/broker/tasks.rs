@@ -10,6 +10,7 @@ use super::{Broker, Endpoint, StartupError, now_ms};
 use crate::config::BrokerConfig;
 use crate::controller::quorum::MetadataCommand;
 use crate::net;
+use crate::storage::StorageError;
 
 /// How often the recovery-point and log-start-offset checkpoints are written
 /// (Kafka's `log.flush.offset.checkpoint.interval.ms` default).
@@ -56,6 +57,7 @@ pub async fn run(
     let group_timers = tokio::spawn(group_timers(broker.clone(), stop_rx.clone()));
     let follow = tokio::spawn(follow_metadata(broker.clone(), stop_rx.clone()));
     let heartbeats = tokio::spawn(heartbeats(broker.clone(), stop_rx.clone()));
+    let log_dir = tokio::spawn(watch_log_dir(broker.clone(), stop_rx.clone()));
     let controller = tokio::spawn(crate::controller::active::run(
         broker.metadata.clone(),
         crate::controller::active::ControllerTimings {
@@ -77,6 +79,7 @@ pub async fn run(
     let _ = group_timers.await;
     let _ = follow.await;
     let _ = heartbeats.await;
+    let _ = log_dir.await;
     let _ = controller.await;
     broker.replicas.shutdown();
     let logs = broker.logs.clone();
@@ -159,6 +162,8 @@ async fn housekeeping(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
         };
         match result {
             Ok(Ok(())) => {}
+            // said once, by `LogDirHealth`
+            Ok(Err(StorageError::LogDirOffline { .. })) => {}
             Ok(Err(e)) => log::error!("log housekeeping failed: {e}"),
             Err(e) => log::error!("log housekeeping task failed: {e}"),
         }
@@ -210,6 +215,10 @@ async fn heartbeats(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
+        if broker.logs.health().is_offline() {
+            return; // see `watch_log_dir`
+        }
+        move_offline_replicas(&broker).await;
         let id = broker.node_id();
         let state = broker.metadata.snapshot();
         let cmd = match state.brokers.get(&id) {
@@ -236,8 +245,14 @@ async fn heartbeats(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
 }
 
 /// Kafka's controlled shutdown: fence this broker and move its leaderships away before
-/// stopping, so clients fail over at once (bounded; a lone broker skips it).
+/// stopping, so clients fail over at once.
 async fn controlled_shutdown(broker: &Broker) {
+    fence_self(broker, "before shutdown").await;
+}
+
+/// Proposes fencing this broker with new leaders for what it led (bounded; a lone
+/// broker skips it). `when` says why, for the log.
+async fn fence_self(broker: &Broker, when: &str) {
     let state = broker.metadata.snapshot();
     if state.live_brokers().len() <= 1 {
         return;
@@ -247,8 +262,50 @@ async fn controlled_shutdown(broker: &Broker) {
     batch.extend(crate::controller::quorum::on_broker_fenced(&state, id));
     let propose = broker.metadata.propose(MetadataCommand::Batch(batch));
     match tokio::time::timeout(Duration::from_secs(5), propose).await {
-        Ok(Ok(_)) => log::info!("leaderships moved away before shutdown"),
-        Ok(Err(e)) => log::warn!("controlled shutdown refused: {e}"),
-        Err(_) => log::warn!("controlled shutdown timed out"),
+        Ok(Ok(_)) => log::info!("fenced, leaderships moved away {when}"),
+        Ok(Err(e)) => log::warn!("fencing this broker {when} refused: {e}"),
+        Err(_) => log::warn!("fencing this broker {when} timed out"),
+    }
+}
+
+/// Kafka halts a broker whose last log directory failed. This one stays up, so that
+/// Metadata sends clients to the new leaders while its own partitions answer
+/// KAFKA_STORAGE_ERROR, but it leaves the cluster: it stops following leaders, fences
+/// itself and sends no more heartbeats (which would unfence it). A restart, once the
+/// disk is fixed, recovers the directory.
+async fn watch_log_dir(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    let mut failure = broker.logs.health().subscribe();
+    tokio::select! {
+        failed = failure.wait_for(|f| f.is_some()) => {
+            if failed.is_err() {
+                return;
+            }
+        }
+        _ = stop.changed() => return,
+    }
+    broker.replicas.shutdown();
+    fence_self(&broker, "after its log directory went offline").await;
+}
+
+/// Hands over the partitions whose logs failed to load at startup: this broker leaves
+/// their ISRs and another replica leads what it led (`on_replicas_offline`).
+async fn move_offline_replicas(broker: &Broker) {
+    let offline = broker.logs.offline_partitions();
+    if offline.is_empty() {
+        return;
+    }
+    let state = broker.metadata.snapshot();
+    let moves = crate::controller::quorum::on_replicas_offline(&state, broker.node_id(), |t, p| {
+        offline.iter().any(|tp| tp.topic == t && tp.partition == p)
+    });
+    if moves.is_empty() {
+        return;
+    }
+    log::info!(
+        "handing over {} offline partition(s) to other replicas",
+        moves.len()
+    );
+    if let Err(e) = broker.metadata.propose(MetadataCommand::Batch(moves)).await {
+        log::warn!("handing over offline partitions refused: {e}");
     }
 }

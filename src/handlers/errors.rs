@@ -40,9 +40,11 @@ pub fn storage_error(e: &StorageError) -> ResponseError {
         StorageError::InvalidRecord(_) => ResponseError::InvalidRecord,
         StorageError::InvalidTopic(_) => ResponseError::InvalidTopicException,
         StorageError::LogClosed(_) => ResponseError::UnknownTopicOrPartition,
-        StorageError::Io(_) | StorageError::IoAt { .. } | StorageError::BadCheckpoint { .. } => {
-            ResponseError::KafkaStorageError
-        }
+        StorageError::Io(_)
+        | StorageError::IoAt { .. }
+        | StorageError::BadCheckpoint { .. }
+        | StorageError::LogDirOffline { .. }
+        | StorageError::PartitionOffline { .. } => ResponseError::KafkaStorageError,
     }
 }
 

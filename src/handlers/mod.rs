@@ -141,6 +141,7 @@ pub(crate) fn replica_error(
     use kafka_protocol::error::ResponseError;
     match e {
         ReplicaError::Unknown => ResponseError::UnknownTopicOrPartition,
+        ReplicaError::Offline => ResponseError::KafkaStorageError,
         ReplicaError::NotLeader { leader: -1, .. } => ResponseError::LeaderNotAvailable,
         ReplicaError::NotLeader { .. } => ResponseError::NotLeaderOrFollower,
     }

@@ -110,8 +110,8 @@ impl ReplicaManager {
         check: &impl Fn(&LogConfig, &Bytes) -> Result<(), E>,
     ) -> Result<(AppendInfo, Written), AppendError<E>> {
         let r = self
-            .replica(&e.topic, e.partition)
-            .ok_or(AppendError::Replica(ReplicaError::Unknown))?;
+            .hosted(&e.topic, e.partition)
+            .map_err(AppendError::Replica)?;
         let role = r.role.lock().unwrap_or_else(|p| p.into_inner());
         let leader = role.leader().map_err(AppendError::Replica)?;
         let config = r.log.config();

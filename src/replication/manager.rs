@@ -84,6 +84,8 @@ pub struct Replica {
 pub enum ReplicaError {
     /// This broker does not host the partition (or the topic does not exist).
     Unknown,
+    /// This broker's replica of the partition is offline (its log failed to load).
+    Offline,
     /// Another broker leads it (`leader` -1: none right now), at `leader_epoch`.
     NotLeader { leader: i32, leader_epoch: i32 },
 }
@@ -131,15 +133,26 @@ impl ReplicaManager {
             .cloned()
     }
 
+    /// A hosted partition, or why there is none here: `Offline` where its log failed to
+    /// load, else `Unknown`.
+    pub fn hosted(&self, topic: &str, partition: i32) -> Result<Arc<Replica>, ReplicaError> {
+        self.replica(topic, partition).ok_or_else(|| {
+            let tp = TopicPartition::new(topic, partition);
+            if self.logs.is_offline(&tp) {
+                ReplicaError::Offline
+            } else {
+                ReplicaError::Unknown
+            }
+        })
+    }
+
     /// The log of a partition this broker leads, with the leader epoch.
     pub fn leader_log(
         &self,
         topic: &str,
         partition: i32,
     ) -> Result<(Arc<PartitionLog>, i32), ReplicaError> {
-        let r = self
-            .replica(topic, partition)
-            .ok_or(ReplicaError::Unknown)?;
+        let r = self.hosted(topic, partition)?;
         let role = r.role.lock().unwrap_or_else(|p| p.into_inner());
         Ok((r.log.clone(), role.leader()?.leader_epoch))
     }
@@ -154,9 +167,7 @@ impl ReplicaManager {
         fetch_offset: i64,
         now: i64,
     ) -> Result<(), ReplicaError> {
-        let r = self
-            .replica(topic, partition)
-            .ok_or(ReplicaError::Unknown)?;
+        let r = self.hosted(topic, partition)?;
         let proposal = {
             let mut role = r.role.lock().unwrap_or_else(|p| p.into_inner());
             self.follower_fetched(&r, role.leader_mut()?, replica_id, fetch_offset, now)?
@@ -237,6 +248,8 @@ impl ReplicaManager {
 
     /// Brings local replicas in line with the metadata.
     pub fn reconcile(&self, state: &ClusterState, configs: &dyn Fn(&str) -> LogConfig, now: i64) {
+        // An offline log directory follows no leader (see `LogDirHealth`).
+        let dir_offline = self.logs.health().is_offline();
         let mut wanted: HashMap<TopicPartition, PartitionInfo> = HashMap::new();
         for t in state.topics.values() {
             for (i, p) in t.partitions.iter().enumerate() {
@@ -293,6 +306,8 @@ impl ReplicaManager {
                 None => {
                     let log = match self.logs.get(&tp) {
                         Some(l) => l,
+                        // its load failure was logged at startup; never recreated
+                        None if self.logs.is_offline(&tp) => continue,
                         None => match self.logs.create(&tp, configs(&tp.topic)) {
                             Ok(l) => l,
                             Err(e) => {
@@ -345,7 +360,7 @@ impl ReplicaManager {
                     leader,
                     leader_epoch: epoch,
                 };
-                if leader >= 0 {
+                if leader >= 0 && !dir_offline {
                     log::info!("{tp}: following broker {leader} at epoch {epoch}");
                     self.fetcher
                         .add(tp.clone(), replica.log.clone(), leader, epoch);

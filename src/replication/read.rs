@@ -137,8 +137,8 @@ impl ReplicaManager {
         now: i64,
     ) -> Result<Arc<PartitionLog>, Refused> {
         let r = self
-            .replica(&t.topic, t.partition)
-            .ok_or(Refused::Replica(ReplicaError::Unknown))?;
+            .hosted(&t.topic, t.partition)
+            .map_err(Refused::Replica)?;
         let proposal = {
             let mut role = r.role.lock().unwrap_or_else(|p| p.into_inner());
             let l = role.leader_mut().map_err(Refused::Replica)?;

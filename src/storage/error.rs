@@ -53,6 +53,10 @@ pub enum StorageError {
     InvalidTopic(String),
     #[error("log for {0} has been deleted or closed")]
     LogClosed(String),
+    #[error("log directory {dir} is offline: {reason}")]
+    LogDirOffline { dir: PathBuf, reason: String },
+    #[error("partition {partition} is offline: it failed to load: {reason}")]
+    PartitionOffline { partition: String, reason: String },
     #[error("malformed checkpoint file {path}: {reason}")]
     BadCheckpoint { path: PathBuf, reason: String },
 }

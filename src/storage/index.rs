@@ -2,7 +2,8 @@
 //!
 //! Owns: the entry encodings (offset index: 4-byte BE relative offset + 4-byte BE file
 //! position; time index: 8-byte BE timestamp + 4-byte BE relative offset), the files
-//! (appended, not preallocated) and an in-memory copy used for every lookup.
+//! (written out on flush and roll, not preallocated, no descriptor held) and the
+//! in-memory entries every lookup uses.
 //! Must never: decide when entries are added (the segment does), or read the `.log`.
 
 use std::fs::{File, OpenOptions};
@@ -67,11 +68,16 @@ impl Entry for TimeEntry {
     }
 }
 
-/// An index file plus its in-memory entries.
+/// An index file plus its in-memory entries. Lookups use the entries only, and no file
+/// descriptor is held: appends go to memory and are written out (the entries since the
+/// last write, at their place in the file) when the segment is flushed or rolled, as
+/// Kafka's memory-mapped indexes reach the disk only then. After a crash a file may lack
+/// its last entries; recovery rebuilds them from the batches.
 pub(crate) struct Index<E: Entry> {
     path: PathBuf,
-    file: File,
     entries: Vec<E>,
+    /// Entries already in the file.
+    written: usize,
 }
 
 /// Reads all entries of an index file; `Ok(None)` if it is missing or its length is not
@@ -95,31 +101,29 @@ pub(crate) fn read_entries<E: Entry>(path: &Path) -> Result<Option<Vec<E>>, Stor
 }
 
 impl<E: Entry> Index<E> {
-    /// Opens `path` and (re)writes it so it holds exactly `entries`.
-    /// When `on_disk_matches` is true the file is left as is.
+    /// An index of `entries` at `path`. Unless `on_disk_matches`, the file is (re)written
+    /// to hold exactly them.
     pub fn open_with(
         path: &Path,
         entries: Vec<E>,
         on_disk_matches: bool,
     ) -> Result<Self, StorageError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .at(path)?;
         if !on_disk_matches {
             let mut buf = Vec::with_capacity(entries.len() * E::SIZE);
             for e in &entries {
                 e.encode(&mut buf);
             }
-            file.set_len(0).at(path)?;
+            let file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(path)
+                .at(path)?;
             file.write_all_at(&buf, 0).at(path)?;
         }
         Ok(Index {
             path: path.to_path_buf(),
-            file,
+            written: entries.len(),
             entries,
         })
     }
@@ -134,22 +138,38 @@ impl<E: Entry> Index<E> {
         &self.entries
     }
 
-    pub fn append(&mut self, e: E) -> Result<(), StorageError> {
-        let mut buf = Vec::with_capacity(E::SIZE);
-        e.encode(&mut buf);
-        let at = (self.entries.len() * E::SIZE) as u64;
-        self.file.write_all_at(&buf, at).at(&self.path)?;
+    pub fn append(&mut self, e: E) {
         self.entries.push(e);
-        Ok(())
     }
 
-    /// A duplicated descriptor of the index file, for a later fsync.
-    pub fn dup_handle(&self) -> Result<(PathBuf, File), StorageError> {
-        Ok((self.path.clone(), self.file.try_clone().at(&self.path)?))
+    /// Writes the entries the file lacks; returns the open file (for an fsync).
+    fn write_out(&mut self) -> Result<File, StorageError> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.path)
+            .at(&self.path)?;
+        if self.written < self.entries.len() {
+            let mut buf = Vec::with_capacity((self.entries.len() - self.written) * E::SIZE);
+            for e in &self.entries[self.written..] {
+                e.encode(&mut buf);
+            }
+            file.write_all_at(&buf, (self.written * E::SIZE) as u64)
+                .at(&self.path)?;
+            self.written = self.entries.len();
+        }
+        Ok(file)
     }
 
-    pub fn flush(&self) -> Result<(), StorageError> {
-        self.file.sync_all().at(&self.path)
+    /// Writes out the file and hands over its descriptor for a later fsync.
+    pub fn write_for_sync(&mut self) -> Result<(PathBuf, File), StorageError> {
+        Ok((self.path.clone(), self.write_out()?))
+    }
+
+    /// Writes out and fsyncs the file.
+    pub fn flush(&mut self) -> Result<(), StorageError> {
+        self.write_out()?.sync_all().at(&self.path)
     }
 
     pub fn path(&self) -> &Path {
@@ -191,16 +211,15 @@ impl Index<TimeEntry> {
     }
 
     /// Kafka's `maybeAppend`: only when `ts` exceeds the last indexed timestamp.
-    pub fn maybe_append(&mut self, ts: i64, relative: u32) -> Result<(), StorageError> {
+    pub fn maybe_append(&mut self, ts: i64, relative: u32) {
         let last_ts = self.entries.last().map_or(-1, |e| e.timestamp);
         let last_off = self.entries.last().map_or(0, |e| e.relative_offset);
         if ts > last_ts && relative >= last_off {
             self.append(TimeEntry {
                 timestamp: ts,
                 relative_offset: relative,
-            })?;
+            });
         }
-        Ok(())
     }
 }
 
@@ -216,13 +235,14 @@ mod tests {
         idx.append(OffsetEntry {
             relative_offset: 10,
             position: 4100,
-        })
-        .unwrap();
+        });
+        assert_eq!(std::fs::read(&p).unwrap(), b"", "appends stay in memory");
+        idx.flush().unwrap();
         idx.append(OffsetEntry {
             relative_offset: 20,
             position: 8300,
-        })
-        .unwrap();
+        });
+        idx.flush().unwrap();
         let raw = std::fs::read(&p).unwrap();
         assert_eq!(
             raw,
@@ -241,10 +261,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("0.timeindex");
         let mut idx = Index::<TimeEntry>::create(&p).unwrap();
-        idx.maybe_append(100, 3).unwrap();
-        idx.maybe_append(100, 5).unwrap(); // not greater: skipped
-        idx.maybe_append(200, 9).unwrap();
+        idx.maybe_append(100, 3);
+        idx.maybe_append(100, 5); // not greater: skipped
+        idx.maybe_append(200, 9);
         assert_eq!(idx.entries().len(), 2);
+        idx.flush().unwrap();
         assert_eq!(std::fs::metadata(&p).unwrap().len(), 24);
         assert_eq!(idx.lookup_before(100), None);
         assert_eq!(idx.lookup_before(101).unwrap().relative_offset, 3);

@@ -33,6 +33,7 @@ pub(crate) struct LoadParams<'a> {
     pub high_watermark: Option<i64>,
     pub clean: bool,
     pub now_ms: i64,
+    pub health: std::sync::Arc<super::health::LogDirHealth>,
 }
 
 /// What scanning one `.log` file found.
@@ -187,15 +188,19 @@ fn open_segment(
     }
     let idx_path = segment_path(dir, base, "index");
     let time_path = segment_path(dir, base, "timeindex");
+    // A file that is valid but shorter than the rebuilt entries lost its tail in a
+    // crash (entries reach the file on flush and roll): the rebuilt ones replace it.
     let offset_index = match read_entries::<OffsetEntry>(&idx_path)? {
-        Some(e) if offset_index_ok(&e, base, scan) => Index::open_with(&idx_path, e, true)?,
+        Some(e) if e.len() >= offsets.len() && offset_index_ok(&e, base, scan) => {
+            Index::open_with(&idx_path, e, true)?
+        }
         _ => {
             log::info!("rebuilding {}", idx_path.display());
             Index::open_with(&idx_path, offsets, false)?
         }
     };
     let time_index = match read_entries::<TimeEntry>(&time_path)? {
-        Some(e) if time_index_ok(&e, base, scan, state.max_timestamp) => {
+        Some(e) if e.len() >= times.len() && time_index_ok(&e, base, scan, state.max_timestamp) => {
             Index::open_with(&time_path, e, true)?
         }
         _ => {
@@ -318,7 +323,7 @@ pub(crate) fn load_partition(p: LoadParams<'_>) -> Result<PartitionLog, StorageE
         next_offset = seg.next_offset;
         let is_last = torn || i + 1 == bases.len();
         if !is_last {
-            seg.seal_time_index()?;
+            seg.seal_time_index();
         }
         if verify || torn {
             seg.flush()?;
@@ -372,5 +377,10 @@ pub(crate) fn load_partition(p: LoadParams<'_>) -> Result<PartitionLog, StorageE
         high_watermark,
         hw_follows_leo: true,
     };
-    Ok(PartitionLog::from_parts(p.tp, p.dir.to_path_buf(), inner))
+    Ok(PartitionLog::from_parts(
+        p.tp,
+        p.dir.to_path_buf(),
+        inner,
+        p.health,
+    ))
 }

@@ -1,8 +1,10 @@
 //! `LogManager`: every partition log of one log directory.
 //!
 //! Owns: the partition map, loading at startup (with the clean-shutdown marker and the
-//! checkpoint files), create/delete of partition directories, and the periodic duties
-//! (retention, flush, checkpoint) plus clean shutdown.
+//! checkpoint files), the partitions that failed to load (offline: never recreated over,
+//! their checkpoint entries kept), create/delete of partition directories, the log
+//! directory's health, and the periodic duties (retention, flush, checkpoint) plus clean
+//! shutdown.
 //! Must never: sit on the append/fetch hot path beyond a read-locked map lookup, or run
 //! a timer itself (callers drive `run_retention`/`flush_due`/`checkpoint`).
 
@@ -13,6 +15,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::checkpoint::{self, LOG_START_FILE, RECOVERY_POINT_FILE, REPLICATION_OFFSET_FILE};
 use super::error::{IoContext, StorageError};
+use super::health::LogDirHealth;
 use super::load::{LoadParams, load_partition};
 use super::partition::PartitionLog;
 use super::{LogConfig, TopicPartition};
@@ -24,8 +27,20 @@ pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 pub struct LogManager {
     dir: PathBuf,
     logs: RwLock<HashMap<TopicPartition, Arc<PartitionLog>>>,
+    /// Partitions whose directory failed to load, until a restart.
+    offline: RwLock<HashMap<TopicPartition, OfflineLog>>,
+    health: Arc<LogDirHealth>,
     /// Serialises checkpoint writers (they share tmp file names).
     checkpoint_lock: Mutex<()>,
+}
+
+/// A partition that failed to load: why, and its checkpointed offsets (written back
+/// unchanged, so a later start that loads it still has them).
+struct OfflineLog {
+    reason: String,
+    recovery_point: Option<i64>,
+    log_start: Option<i64>,
+    high_watermark: Option<i64>,
 }
 
 fn valid_topic(topic: &str) -> bool {
@@ -40,6 +55,8 @@ fn valid_topic(topic: &str) -> bool {
 
 impl LogManager {
     /// Opens (creating if missing) `dir`, loads and recovers every `<topic>-<partition>`.
+    /// A partition that fails to load is logged and kept offline (as Kafka takes a
+    /// failed log offline rather than refusing to start); the others load.
     pub fn open(
         dir: &Path,
         configs: &dyn Fn(&str) -> LogConfig,
@@ -56,7 +73,9 @@ impl LogManager {
         let hw_path = dir.join(REPLICATION_OFFSET_FILE);
         let hw_file = hw_path.exists();
         let high_watermarks = checkpoint::read(&hw_path)?;
+        let health = Arc::new(LogDirHealth::new(dir));
         let mut logs = HashMap::new();
+        let mut offline = HashMap::new();
         for entry in fs::read_dir(dir).at(dir)? {
             let entry = entry.at(dir)?;
             let path = entry.path();
@@ -75,30 +94,52 @@ impl LogManager {
                 log::debug!("ignoring non-partition directory {}", path.display());
                 continue;
             };
-            let log = load_partition(LoadParams {
+            let high_watermark = if hw_file {
+                Some(high_watermarks.get(&tp).copied().unwrap_or(0))
+            } else {
+                None
+            };
+            let loaded = load_partition(LoadParams {
                 dir: &path,
                 config: configs(&tp.topic),
                 recovery_point: recovery_points.get(&tp).copied(),
                 log_start: log_starts.get(&tp).copied(),
-                high_watermark: if hw_file {
-                    Some(high_watermarks.get(&tp).copied().unwrap_or(0))
-                } else {
-                    None
-                },
+                high_watermark,
                 clean,
                 now_ms,
                 tp: tp.clone(),
-            })?;
-            logs.insert(tp, Arc::new(log));
+                health: health.clone(),
+            });
+            match loaded {
+                Ok(log) => {
+                    logs.insert(tp, Arc::new(log));
+                }
+                Err(e) => {
+                    log::error!(
+                        "partition {tp} is offline: loading {} failed: {e}",
+                        path.display()
+                    );
+                    let entry = OfflineLog {
+                        reason: e.to_string(),
+                        recovery_point: recovery_points.get(&tp).copied(),
+                        log_start: log_starts.get(&tp).copied(),
+                        high_watermark: high_watermarks.get(&tp).copied(),
+                    };
+                    offline.insert(tp, entry);
+                }
+            }
         }
         log::info!(
-            "loaded {} partition log(s) from {} (clean shutdown: {clean})",
+            "loaded {} partition log(s) from {} (clean shutdown: {clean}; {} offline)",
             logs.len(),
-            dir.display()
+            dir.display(),
+            offline.len()
         );
         let manager = LogManager {
             dir: dir.to_path_buf(),
             logs: RwLock::new(logs),
+            offline: RwLock::new(offline),
+            health,
             checkpoint_lock: Mutex::new(()),
         };
         manager.checkpoint()?;
@@ -124,11 +165,34 @@ impl LogManager {
         &self.dir
     }
 
+    /// The log directory's health (offline after an I/O error).
+    pub fn health(&self) -> &LogDirHealth {
+        &self.health
+    }
+
+    /// Partitions that failed to load at startup, sorted.
+    pub fn offline_partitions(&self) -> Vec<TopicPartition> {
+        let offline = self.offline.read().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<TopicPartition> = offline.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    pub fn is_offline(&self, tp: &TopicPartition) -> bool {
+        self.health.is_offline()
+            || self
+                .offline
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(tp)
+    }
+
     pub fn get(&self, tp: &TopicPartition) -> Option<Arc<PartitionLog>> {
         self.read_logs().get(tp).cloned()
     }
 
     /// Creates the log (directory and first segment); returns the existing one if any.
+    /// An offline partition is refused: its directory holds data that did not load.
     pub fn create(
         &self,
         tp: &TopicPartition,
@@ -137,13 +201,38 @@ impl LogManager {
         if !valid_topic(&tp.topic) || tp.partition < 0 {
             return Err(StorageError::InvalidTopic(tp.to_string()));
         }
+        self.health.check()?;
+        if let Some(o) = self
+            .offline
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(tp)
+        {
+            return Err(StorageError::PartitionOffline {
+                partition: tp.to_string(),
+                reason: o.reason.clone(),
+            });
+        }
+        self.health.note(self.create_unnoted(tp, config))
+    }
+
+    fn create_unnoted(
+        &self,
+        tp: &TopicPartition,
+        config: LogConfig,
+    ) -> Result<Arc<PartitionLog>, StorageError> {
         let mut logs = self.write_logs();
         if let Some(log) = logs.get(tp) {
             return Ok(Arc::clone(log));
         }
         let path = self.dir.join(tp.dir_name());
         fs::create_dir_all(&path).at(&path)?;
-        let log = Arc::new(PartitionLog::create_new(tp.clone(), &path, config)?);
+        let log = Arc::new(PartitionLog::create_new(
+            tp.clone(),
+            &path,
+            config,
+            self.health.clone(),
+        )?);
         checkpoint::sync_dir(&self.dir)?;
         logs.insert(tp.clone(), Arc::clone(&log));
         Ok(log)
@@ -161,10 +250,17 @@ impl LogManager {
         ));
         {
             let mut logs = self.write_logs();
-            let Some(log) = logs.remove(tp) else {
-                return Ok(());
-            };
-            log.mark_closed();
+            let was_offline = self
+                .offline
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(tp)
+                .is_some();
+            match logs.remove(tp) {
+                Some(log) => log.mark_closed(),
+                None if was_offline => {}
+                None => return Ok(()),
+            }
             match fs::rename(&path, &doomed) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -197,9 +293,10 @@ impl LogManager {
         &self,
         f: impl Fn(&PartitionLog) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
+        self.health.check()?;
         let mut first_err = None;
         for log in self.all() {
-            if let Err(e) = f(&log) {
+            if let Err(e) = self.health.note(f(&log)) {
                 log::error!("{}: {e}", log.topic_partition());
                 first_err.get_or_insert(e);
             }
@@ -225,6 +322,11 @@ impl LogManager {
     /// Writes the recovery-point, log-start and high-watermark checkpoint files (Kafka
     /// format, atomically).
     pub fn checkpoint(&self) -> Result<(), StorageError> {
+        self.health.check()?;
+        self.health.note(self.checkpoint_unnoted())
+    }
+
+    fn checkpoint_unnoted(&self) -> Result<(), StorageError> {
         let _guard = self
             .checkpoint_lock
             .lock()
@@ -238,6 +340,16 @@ impl LogManager {
             starts.push((tp.clone(), log.log_start_offset()));
             hws.push((tp, log.checkpoint_high_watermark()));
         }
+        for (tp, o) in self
+            .offline
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            recovery.extend(o.recovery_point.map(|v| (tp.clone(), v)));
+            starts.extend(o.log_start.map(|v| (tp.clone(), v)));
+            hws.extend(o.high_watermark.map(|v| (tp.clone(), v)));
+        }
         recovery.sort();
         starts.sort();
         hws.sort();
@@ -249,6 +361,11 @@ impl LogManager {
     /// Writes only `replication-offset-checkpoint` (Kafka checkpoints high watermarks
     /// more often than recovery points: `replica.high.watermark.checkpoint.interval.ms`).
     pub fn checkpoint_high_watermarks(&self) -> Result<(), StorageError> {
+        self.health.check()?;
+        self.health.note(self.checkpoint_high_watermarks_unnoted())
+    }
+
+    fn checkpoint_high_watermarks_unnoted(&self) -> Result<(), StorageError> {
         let _guard = self
             .checkpoint_lock
             .lock()
@@ -263,12 +380,22 @@ impl LogManager {
                 )
             })
             .collect();
+        for (tp, o) in self
+            .offline
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            hws.extend(o.high_watermark.map(|v| (tp.clone(), v)));
+        }
         hws.sort();
         checkpoint::write(&self.dir.join(REPLICATION_OFFSET_FILE), &hws)
     }
 
     /// Flushes and closes every log, checkpoints, and writes the clean-shutdown marker.
+    /// An offline directory is left as it is: no marker, so the next start recovers it.
     pub fn shutdown(&self) -> Result<(), StorageError> {
+        self.health.check()?;
         self.for_each(|log| log.flush_all(true))?;
         self.checkpoint()?;
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);

@@ -17,12 +17,14 @@
 //! follower append, truncation, high watermark, log-start advance), `epoch` (the leader
 //! epoch cache), `read` (fetch and timestamp lookups), `load` (open + recovery of a
 //! partition dir), `checkpoint` (checkpoint files), `manager` (`LogManager`, all
-//! partitions of one log dir).
+//! partitions of one log dir, and those that failed to load), `health` (a log dir
+//! taken offline by an I/O error).
 
 mod blocking;
 mod checkpoint;
 mod epoch;
 mod error;
+mod health;
 mod index;
 mod load;
 mod manager;
@@ -45,6 +47,7 @@ pub use crate::format::{BatchError, BatchHeader, FileSlice};
 pub use blocking::blocking;
 pub use epoch::{EpochEntry, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use error::StorageError;
+pub use health::LogDirHealth;
 pub use manager::LogManager;
 pub use partition::PartitionLog;
 

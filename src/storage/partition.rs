@@ -11,12 +11,13 @@ use std::collections::BTreeMap;
 use std::io::IoSlice;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
 use super::epoch::LeaderEpochCache;
 use super::error::StorageError;
+use super::health::LogDirHealth;
 use super::producer::ProducerState;
 use super::segment::{Segment, SyncHandles};
 use super::{AppendInfo, LogConfig, TimestampType, TopicPartition};
@@ -85,6 +86,8 @@ pub struct PartitionLog {
     pub(super) tp: TopicPartition,
     pub(super) dir: PathBuf,
     pub(super) inner: Mutex<Inner>,
+    /// The log directory's health: an I/O error here takes every log of it offline.
+    pub(super) health: Arc<LogDirHealth>,
     log_end: AtomicI64,
     log_start: AtomicI64,
     size: AtomicU64,
@@ -98,7 +101,12 @@ fn missing_segment(tp: &TopicPartition) -> StorageError {
 }
 
 impl PartitionLog {
-    pub(super) fn from_parts(tp: TopicPartition, dir: PathBuf, inner: Inner) -> PartitionLog {
+    pub(super) fn from_parts(
+        tp: TopicPartition,
+        dir: PathBuf,
+        inner: Inner,
+        health: Arc<LogDirHealth>,
+    ) -> PartitionLog {
         let (notify, _) = watch::channel(inner.next_offset);
         let (hw_notify, _) = watch::channel(inner.high_watermark());
         let log = PartitionLog {
@@ -109,6 +117,7 @@ impl PartitionLog {
             size: AtomicU64::new(inner.size()),
             high_watermark: AtomicI64::new(inner.high_watermark()),
             inner: Mutex::new(inner),
+            health,
             notify,
             hw_notify,
         };
@@ -121,6 +130,7 @@ impl PartitionLog {
         tp: TopicPartition,
         dir: &Path,
         config: LogConfig,
+        health: Arc<LogDirHealth>,
     ) -> Result<PartitionLog, StorageError> {
         let mut segments = BTreeMap::new();
         segments.insert(0, Segment::create(dir, 0, None)?);
@@ -140,7 +150,12 @@ impl PartitionLog {
             hw_follows_leo: true,
         };
         inner.epochs.remove_file()?;
-        Ok(PartitionLog::from_parts(tp, dir.to_path_buf(), inner))
+        Ok(PartitionLog::from_parts(
+            tp,
+            dir.to_path_buf(),
+            inner,
+            health,
+        ))
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -229,6 +244,16 @@ impl PartitionLog {
         leader_epoch: Option<i32>,
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
+        self.health
+            .note(self.append_unnoted(batches, leader_epoch, now_ms))
+    }
+
+    fn append_unnoted(
+        &self,
+        batches: &[u8],
+        leader_epoch: Option<i32>,
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
         let mut assigned = batch::walk_headers(batches)?;
         if assigned.is_empty() {
             return Err(StorageError::InvalidRecord(
@@ -236,9 +261,7 @@ impl PartitionLog {
             ));
         }
         let mut inner = self.lock();
-        if inner.closed {
-            return Err(StorageError::LogClosed(self.tp.to_string()));
-        }
+        self.check_open(&inner)?;
         check_sizes(&assigned, batches.len(), &inner.config)?;
         let log_append = inner.config.timestamp_type == TimestampType::LogAppendTime;
         let headers: Vec<BatchHeader> = assigned.iter().map(|(_, h)| *h).collect();
@@ -350,7 +373,7 @@ impl PartitionLog {
         if active.base == base {
             return Ok(()); // already empty at the log end
         }
-        active.seal_time_index()?;
+        active.seal_time_index();
         // The fsync of the rolled segment happens off the request path (`flush_rolled`).
         let handles = active.sync_handles()?;
         inner
@@ -363,7 +386,7 @@ impl PartitionLog {
 
     pub(super) fn flush_locked(&self, inner: &mut Inner, now_ms: i64) -> Result<(), StorageError> {
         let rp = inner.recovery_point;
-        for seg in inner.segments.values() {
+        for seg in inner.segments.values_mut() {
             if seg.next_offset > rp || seg.base >= rp {
                 seg.flush()?;
             }
@@ -407,7 +430,7 @@ impl PartitionLog {
         }
         if close {
             if let Some(active) = inner.active_mut() {
-                active.seal_time_index()?;
+                active.seal_time_index();
             }
             inner.closed = true;
         }

@@ -63,6 +63,18 @@ impl PartitionLog {
         min_one: bool,
         max_offset: i64,
     ) -> Result<Option<FileSlice>, StorageError> {
+        self.health.check()?;
+        self.health
+            .note(self.read_slice_unnoted(offset, max_bytes, min_one, max_offset))
+    }
+
+    fn read_slice_unnoted(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        max_offset: i64,
+    ) -> Result<Option<FileSlice>, StorageError> {
         let (start, end) = {
             let inner = self.lock();
             (inner.log_start, inner.next_offset)
@@ -134,6 +146,11 @@ impl PartitionLog {
 
     /// First record with timestamp >= `ts` at or after the log start: `(offset, timestamp)`.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StorageError> {
+        self.health.check()?;
+        self.health.note(self.offset_for_timestamp_unnoted(ts))
+    }
+
+    fn offset_for_timestamp_unnoted(&self, ts: i64) -> Result<Option<(i64, i64)>, StorageError> {
         let (log_start, candidates) = {
             let inner = self.lock();
             let segs: Vec<(SegmentView, u64)> = inner
@@ -160,6 +177,11 @@ impl PartitionLog {
 
     /// Record with the largest timestamp (the first such): `(offset, timestamp)`.
     pub fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>, StorageError> {
+        self.health.check()?;
+        self.health.note(self.max_timestamp_offset_unnoted())
+    }
+
+    fn max_timestamp_offset_unnoted(&self) -> Result<Option<(i64, i64)>, StorageError> {
         let found = {
             let inner = self.lock();
             let mut best: Option<&super::segment::Segment> = None;

@@ -52,7 +52,9 @@ fn check_follower_batches(bytes: &[u8]) -> Result<Vec<(usize, BatchHeader)>, Sto
 }
 
 impl PartitionLog {
-    fn check_open(&self, inner: &Inner) -> Result<(), StorageError> {
+    /// Refuses work on a closed log or one whose directory is offline.
+    pub(super) fn check_open(&self, inner: &Inner) -> Result<(), StorageError> {
+        self.health.check()?;
         if inner.closed {
             return Err(StorageError::LogClosed(self.tp.to_string()));
         }
@@ -66,6 +68,11 @@ impl PartitionLog {
     /// entries at or above the new epoch or offset are replaced. The
     /// `leader-epoch-checkpoint` file is rewritten when the cache changes.
     pub fn assign_epoch(&self, epoch: i32, start_offset: i64) -> Result<(), StorageError> {
+        self.health
+            .note(self.assign_epoch_unnoted(epoch, start_offset))
+    }
+
+    fn assign_epoch_unnoted(&self, epoch: i32, start_offset: i64) -> Result<(), StorageError> {
         if epoch < 0 || start_offset < 0 {
             return Err(invalid(format!(
                 "cannot assign leader epoch {epoch} at offset {start_offset}"
@@ -147,6 +154,15 @@ impl PartitionLog {
     /// falls inside the first batch (the leader's log start is mid-batch after
     /// DeleteRecords) restarts at that batch's base offset, keeping its log start offset.
     pub fn append_as_follower(
+        &self,
+        batches: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
+        self.health
+            .note(self.append_as_follower_unnoted(batches, now_ms))
+    }
+
+    fn append_as_follower_unnoted(
         &self,
         batches: &[u8],
         now_ms: i64,
@@ -293,6 +309,10 @@ impl PartitionLog {
     /// [`truncate_fully_and_start_at`](Self::truncate_fully_and_start_at). A no-op at or
     /// past the log end. Returns the new log end offset.
     pub fn truncate_to(&self, offset: i64) -> Result<i64, StorageError> {
+        self.health.note(self.truncate_to_unnoted(offset))
+    }
+
+    fn truncate_to_unnoted(&self, offset: i64) -> Result<i64, StorageError> {
         if offset < 0 {
             return Err(invalid(format!("cannot truncate to offset {offset}")));
         }
@@ -367,6 +387,11 @@ impl PartitionLog {
     /// is entirely behind the leader's log start). Log start, end, recovery point and
     /// high watermark become `offset`; epochs and producer state are cleared.
     pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), StorageError> {
+        self.health
+            .note(self.truncate_fully_and_start_at_unnoted(offset))
+    }
+
+    fn truncate_fully_and_start_at_unnoted(&self, offset: i64) -> Result<(), StorageError> {
         if offset < 0 {
             return Err(invalid(format!(
                 "cannot restart the log at offset {offset}"
@@ -437,6 +462,10 @@ impl PartitionLog {
     /// the active one). `offset` above the high watermark is `OffsetOutOfRange`. Returns
     /// whether the log start moved.
     pub fn advance_log_start(&self, offset: i64) -> Result<bool, StorageError> {
+        self.health.note(self.advance_log_start_unnoted(offset))
+    }
+
+    fn advance_log_start_unnoted(&self, offset: i64) -> Result<bool, StorageError> {
         let mut inner = self.lock();
         self.check_open(&inner)?;
         if offset <= inner.log_start {

@@ -1,4 +1,5 @@
-//! One log segment: `<base>.log` plus its `.index` and `.timeindex`.
+//! One log segment: `<base>.log` (held open) plus its `.index` and `.timeindex` (in
+//! memory, written out on flush and roll).
 //!
 //! Owns: appending already-offset-assigned batch bytes, Kafka's index-interval rule,
 //! per-segment timestamp bookkeeping, and positional reads of batch headers.
@@ -210,10 +211,10 @@ impl Segment {
                 .state
                 .on_batch(self.base, h, self.size + *pos as u64, interval);
             if let Some(e) = adds.offset {
-                self.offset_index.append(e)?;
+                self.offset_index.append(e);
             }
             if let Some((ts, rel)) = adds.time {
-                self.time_index.maybe_append(ts, rel)?;
+                self.time_index.maybe_append(ts, rel);
             }
             self.next_offset = h.next_offset();
         }
@@ -222,29 +223,29 @@ impl Segment {
     }
 
     /// Kafka's `onBecomeInactiveSegment`/close: record the final max timestamp.
-    pub fn seal_time_index(&mut self) -> Result<(), StorageError> {
+    pub fn seal_time_index(&mut self) {
         if self.state.max_timestamp >= 0 {
             let rel = (self.state.offset_of_max_timestamp - self.base) as u32;
-            self.time_index
-                .maybe_append(self.state.max_timestamp, rel)?;
+            self.time_index.maybe_append(self.state.max_timestamp, rel);
         }
-        Ok(())
     }
 
-    pub fn flush(&self) -> Result<(), StorageError> {
+    /// fsyncs the log and writes out and fsyncs both indexes.
+    pub fn flush(&mut self) -> Result<(), StorageError> {
         self.file.sync_all().at(&self.log_path)?;
         self.offset_index.flush()?;
         self.time_index.flush()
     }
 
-    /// Handles on this segment's files that can be fsynced later, outside the
-    /// partition lock (the log file is shared; index files are duplicated descriptors).
-    pub fn sync_handles(&self) -> Result<SyncHandles, StorageError> {
+    /// Writes out the indexes and returns handles on this segment's files that can be
+    /// fsynced later, outside the partition lock (the log file is shared; the index
+    /// descriptors are closed once synced).
+    pub fn sync_handles(&mut self) -> Result<SyncHandles, StorageError> {
         Ok(SyncHandles {
             log: (self.log_path.clone(), self.file.clone()),
             indexes: vec![
-                self.offset_index.dup_handle()?,
-                self.time_index.dup_handle()?,
+                self.offset_index.write_for_sync()?,
+                self.time_index.write_for_sync()?,
             ],
         })
     }

@@ -187,6 +187,7 @@ fn sparse_index_positions() {
         append(&log, &build_batch(&BatchSpec::new(4).timestamps(i * 10)), 0);
     }
     let size = b.len() as u32;
+    log.flush_all(false).unwrap(); // writes the index out
     let inner = log.lock();
     let seg = inner.segments.get(&0).unwrap();
     let entries = seg.offset_index.entries().to_vec();
@@ -407,25 +408,28 @@ fn append_of_more_batches_than_one_vectored_write_takes() {
 #[test]
 fn failed_write_leaves_log_and_producer_state_unchanged() {
     let dir = tempfile::tempdir().unwrap();
-    let (_m, log) = open(dir.path(), LogConfig::default());
+    let (m, log) = open(dir.path(), LogConfig::default());
     append(&log, &simple(2, 0), 0);
     let size = log.size_bytes();
     // swap the active segment's file for a read-only handle: the write fails
     let path = log.lock().active().unwrap().log_path.clone();
-    let writable = {
+    {
         let mut inner = log.lock();
         let seg = inner.segments.values_mut().next_back().unwrap();
-        let ro = std::fs::File::open(&path).unwrap();
-        std::mem::replace(&mut seg.file, Arc::new(ro))
-    };
+        seg.file = Arc::new(std::fs::File::open(&path).unwrap());
+    }
     let b = build_batch(&BatchSpec::new(3).producer(11, 0, 0));
     assert!(matches!(log.append(&b, 0), Err(StorageError::IoAt { .. })));
     assert_eq!((log.log_end_offset(), log.size_bytes()), (2, size));
     assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
-    {
-        let mut inner = log.lock();
-        inner.segments.values_mut().next_back().unwrap().file = writable;
-    }
+    // the directory is offline until a restart
+    assert!(matches!(
+        log.append(&b, 0),
+        Err(StorageError::LogDirOffline { .. })
+    ));
+    drop((m, log));
+    let m = LogManager::open(dir.path(), &|_| LogConfig::default(), 0).unwrap();
+    let log = m.get(&tp()).unwrap();
     // the batch was never recorded: the retry is appended, not answered as a duplicate
     let info = append(&log, &b, 0);
     assert!(!info.duplicate);

@@ -274,3 +274,125 @@ fn large_batches_and_garbage_segment() {
     assert_eq!(log.read(0, 10, true, i64::MAX).unwrap().len(), big.len());
     assert_eq!(append(&log, &simple(1, 0), 0).base_offset, 3);
 }
+
+/// Descriptors this process holds on files under `dir`.
+fn open_files_under(dir: &Path) -> usize {
+    fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.starts_with(dir))
+        .count()
+}
+
+#[test]
+fn segments_hold_one_descriptor_and_a_crash_loses_no_index_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small_segments();
+    let (m, log) = open(dir.path(), cfg.clone());
+    for i in 0..12 {
+        append(&log, &simple(10, i * 100), 0);
+    }
+    log.flush_rolled().unwrap();
+    let segments = log.lock().segments.len();
+    assert!(segments >= 3);
+    let part = dir.path().join("my-topic-0");
+    assert_eq!(open_files_under(&part), segments, "one .log per segment");
+    // a rolled segment's index reached its file; the active one's is still in memory
+    assert!(
+        !fs::read(seg_file(dir.path(), 0, "index"))
+            .unwrap()
+            .is_empty()
+    );
+    let active = *log.lock().segments.keys().next_back().unwrap();
+    let active_index = seg_file(dir.path(), active, "index");
+    let in_memory = log.lock().segments[&active].offset_index.entries().len();
+    assert!(in_memory > 0);
+    assert!(fs::read(&active_index).unwrap().is_empty());
+    // a crash (no shutdown): recovery rebuilds the entries the file never got
+    drop((m, log));
+    let m = reopen(dir.path(), cfg);
+    assert_eq!(fs::read(&active_index).unwrap().len(), in_memory * 8);
+    let log = m.get(&tp()).unwrap();
+    assert_eq!(log.log_end_offset(), 120);
+    for off in 0..120 {
+        let h = headers(&log.read(off, 1, true, i64::MAX).unwrap())[0];
+        assert!(h.base_offset <= off && off <= h.last_offset());
+    }
+}
+
+#[test]
+fn a_partition_that_fails_to_load_is_offline_and_the_rest_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig::default();
+    let other = TopicPartition::new("other", 0);
+    let (m, log) = open(dir.path(), cfg.clone());
+    append(&log, &simple(5, 0), 0);
+    let other_log = m.create(&other, cfg.clone()).unwrap();
+    append(&other_log, &simple(3, 0), 0);
+    m.shutdown().unwrap();
+    drop((m, log, other_log));
+    // a segment that cannot be read (here: a directory in its place)
+    let seg = seg_file(dir.path(), 0, "log");
+    fs::remove_file(&seg).unwrap();
+    fs::create_dir(&seg).unwrap();
+
+    let m = reopen(dir.path(), cfg.clone());
+    assert_eq!(m.offline_partitions(), vec![tp()]);
+    assert!(m.get(&tp()).is_none() && m.is_offline(&tp()));
+    assert!(matches!(
+        m.create(&tp(), cfg.clone()),
+        Err(StorageError::PartitionOffline { .. })
+    ));
+    assert!(
+        seg.is_dir(),
+        "nothing was created over the offline partition"
+    );
+    assert_eq!(m.get(&other).unwrap().log_end_offset(), 3);
+    // its checkpoint entries survive the checkpoints written while it is offline
+    m.checkpoint().unwrap();
+    let rp = fs::read_to_string(dir.path().join("recovery-point-offset-checkpoint")).unwrap();
+    assert!(rp.contains("my-topic 0 5\n"), "{rp}");
+    // deleting its topic removes the directory
+    m.delete(&tp()).unwrap();
+    assert!(m.offline_partitions().is_empty() && !seg.exists());
+}
+
+#[test]
+fn an_io_error_takes_the_log_dir_offline_and_a_restart_recovers_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig::default();
+    let other = TopicPartition::new("other", 0);
+    let (m, log) = open(dir.path(), cfg.clone());
+    let other_log = m.create(&other, cfg.clone()).unwrap();
+    append(&log, &simple(5, 0), 0);
+    append(&other_log, &simple(2, 0), 0);
+    let before = log.read(0, usize::MAX, false, i64::MAX).unwrap();
+    // the disk fails under the active segment: its writes return EBADF
+    {
+        let mut inner = log.lock();
+        let active = inner.segments.values_mut().next_back().unwrap();
+        active.file = std::sync::Arc::new(fs::File::open(&active.log_path).unwrap());
+    }
+    assert!(matches!(
+        log.append(&simple(1, 0), 0),
+        Err(StorageError::IoAt { .. })
+    ));
+    assert!(m.health().is_offline());
+    let offline = |r: Result<_, StorageError>| matches!(r, Err(StorageError::LogDirOffline { .. }));
+    assert!(offline(other_log.append(&simple(1, 0), 0).map(|_| ())));
+    assert!(offline(log.read_slice(0, 100, true, i64::MAX).map(|_| ())));
+    assert!(offline(
+        m.create(&TopicPartition::new("new", 0), cfg.clone())
+            .map(|_| ())
+    ));
+    assert!(offline(m.shutdown()));
+    assert!(!dir.path().join(CLEAN_SHUTDOWN_FILE).exists());
+    drop((m, log, other_log));
+
+    let m = reopen(dir.path(), cfg);
+    assert!(!m.health().is_offline());
+    let log = m.get(&tp()).unwrap();
+    assert_eq!(log.read(0, usize::MAX, false, i64::MAX).unwrap(), before);
+    assert_eq!(append(&log, &simple(1, 0), 0).base_offset, 5);
+    assert_eq!(m.get(&other).unwrap().log_end_offset(), 2);
+}

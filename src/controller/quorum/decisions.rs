@@ -55,29 +55,65 @@ pub fn place_replicas(
 /// first live replica, else none (-1). `id` counts as dead whatever the state says; propose
 /// `FenceBroker { id }` together with these (e.g. in one `Batch`).
 pub fn on_broker_fenced(state: &ClusterState, id: i32) -> Vec<MetadataCommand> {
-    let live = |b: i32| b != id && state.is_live(b);
     each_partition(state, |part, unclean| {
         let p = part.p;
         if p.leader != id && !p.isr.contains(&id) {
             return None;
         }
-        let mut isr: Vec<i32> = p.isr.iter().copied().filter(|r| *r != id).collect();
-        if isr.is_empty() {
-            isr = p.isr.clone();
+        let (leader, isr) = without_replica(state, p, id, unclean);
+        change(part, leader, isr)
+    })
+}
+
+/// Broker `id` stays live but cannot serve the partitions `offline` names (their logs
+/// failed to load): it leaves their ISRs and another replica takes over what it led,
+/// elected as in [`on_broker_fenced`]. Where no other replica can lead, nothing changes
+/// (the partition stays with `id`, which answers KAFKA_STORAGE_ERROR): a leaderless
+/// partition would be handed straight back to `id` by [`on_broker_unfenced`].
+pub fn on_replicas_offline(
+    state: &ClusterState,
+    id: i32,
+    offline: impl Fn(&str, i32) -> bool,
+) -> Vec<MetadataCommand> {
+    each_partition(state, |part, unclean| {
+        let p = part.p;
+        if !offline(part.topic, part.index) || (p.leader != id && !p.isr.contains(&id)) {
+            return None;
         }
-        let mut leader = p.leader;
-        if p.leader == id {
-            leader = first_in_replica_order(p, |r| live(r) && isr.contains(&r)).unwrap_or(-1);
-            if leader == -1
-                && unclean
-                && let Some(r) = first_in_replica_order(p, live)
-            {
-                leader = r;
-                isr = vec![r];
-            }
+        let (leader, isr) = without_replica(state, p, id, unclean);
+        if p.leader == id && leader == -1 {
+            return None;
         }
         change(part, leader, isr)
     })
+}
+
+/// `p`'s leader and ISR once replica `id` is out: `id` leaves the ISR (never emptying
+/// it: the last member stays, as in Kafka) and, if it led, the first live ISR member in
+/// replica order leads, else (`unclean`) the first live replica, else none (-1).
+fn without_replica(
+    state: &ClusterState,
+    p: &PartitionInfo,
+    id: i32,
+    unclean: bool,
+) -> (i32, Vec<i32>) {
+    let live = |b: i32| b != id && state.is_live(b);
+    let mut isr: Vec<i32> = p.isr.iter().copied().filter(|r| *r != id).collect();
+    if isr.is_empty() {
+        isr = p.isr.clone();
+    }
+    let mut leader = p.leader;
+    if p.leader == id {
+        leader = first_in_replica_order(p, |r| live(r) && isr.contains(&r)).unwrap_or(-1);
+        if leader == -1
+            && unclean
+            && let Some(r) = first_in_replica_order(p, live)
+        {
+            leader = r;
+            isr = vec![r];
+        }
+    }
+    (leader, isr)
 }
 
 /// Broker `id` is (being) unfenced: it becomes leader of every leaderless partition whose ISR

@@ -42,7 +42,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use decisions::{
-    PlacementError, on_broker_fenced, on_broker_unfenced, place_replicas,
+    PlacementError, on_broker_fenced, on_broker_unfenced, on_replicas_offline, place_replicas,
     preferred_leader_elections,
 };
 pub use state::{

@@ -411,3 +411,32 @@ fn stale_decisions_are_refused() {
         "{r:?}"
     );
 }
+
+#[test]
+fn offline_replicas_leave_the_isr_and_hand_over_what_they_led() {
+    let mut state = cluster(&[1, 2, 3]);
+    create(
+        &mut state,
+        "t",
+        vec![vec![1, 2, 3], vec![2, 1, 3], vec![3, 2, 1]],
+        &[],
+    );
+    create(&mut state, "solo", vec![vec![1]], &[]);
+    // broker 1's logs of t-0, t-1 and solo-0 failed to load; t-2 is fine
+    let offline = |t: &str, p: i32| t == "solo" || (t == "t" && p < 2);
+    let cmds = on_replicas_offline(&state, 1, offline);
+    apply_all(&mut state, cmds);
+    let p0 = part(&state, "t", 0);
+    assert_eq!((p0.leader, p0.isr.clone()), (2, vec![2, 3]));
+    let p1 = part(&state, "t", 1);
+    assert_eq!((p1.leader, p1.isr.clone()), (2, vec![2, 3]));
+    let p2 = part(&state, "t", 2);
+    assert_eq!((p2.leader, p2.isr.clone()), (3, vec![3, 2, 1]));
+    // no other replica can lead solo-0: it stays (a leaderless partition would be
+    // elected straight back to broker 1)
+    let solo = part(&state, "solo", 0);
+    assert_eq!((solo.leader, solo.isr.clone()), (1, vec![1]));
+    assert!(on_replicas_offline(&state, 1, offline).is_empty());
+    assert!(on_broker_unfenced(&state, 1).is_empty());
+    assert!(preferred_leader_elections(&state).is_empty());
+}
