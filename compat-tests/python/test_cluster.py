@@ -416,3 +416,67 @@ def test_a_replica_that_fails_to_load_is_handed_over(unfenced_cluster):
         got += [m.value().decode() for m in c.consume(100, 1.0) if m.error() is None]
     c.close()
     assert got == [f"before-{i}" for i in range(30)] + [f"after-{i}" for i in range(10)]
+
+
+def test_a_paused_leader_steps_down_when_it_resumes(cluster):
+    """SIGSTOP of the leader for longer than the session timeout (a long GC pause): the
+    others fence it and elect a leader; resumed, it steps down instead of serving as
+    leader, answers the acks=all produce that waited in its socket with an error or with
+    a record the final log holds, and nothing acknowledged is lost."""
+    topic = "paused"
+    create_topic(cluster, topic, 1)
+    alive = [1, 2, 3]
+    wait_until(lambda: partitions(cluster, topic, alive)[0][1] == (1, 2, 3), 30, "a full ISR")
+    producer = ContinuousProducer(cluster.bootstrap, topic)
+    producer.thread.start()
+    queued_value = 10**9
+    try:
+        time.sleep(1)
+        leader = partitions(cluster, topic, alive)[0][0]
+        others = [n for n in alive if n != leader]
+        sock = kw.connect(cluster.client_ports[leader])
+        sock.settimeout(90)
+        cluster.pause(leader)
+        paused_at = time.monotonic()
+        batch = bytes(kw.record_batch_v2([(b"q", str(queued_value).encode())], int(time.time() * 1000)))
+        kw.send_frame(sock, kw.produce_v7(topic, 0, batch, correlation_id=77, timeout_ms=30000))
+        try:
+            wait_until(lambda: partitions(cluster, topic, others)[0][0] in others, 30,
+                       f"a new leader while broker {leader} is paused", cluster.tails)
+            time.sleep(1)
+        finally:
+            cluster.resume(leader)
+        print(f"broker {leader} paused for {time.monotonic() - paused_at:.1f}s")
+        answer = kw.parse_produce_v7(kw.Reader(kw.recv_frame(sock)), correlation_id=77)[(topic, 0)]
+        sock.close()
+        # it learns that it lost the partition: its own metadata, and its answer to produce
+        wait_until(lambda: partitions(cluster, topic, [leader])[0][0] in others, 30,
+                   f"broker {leader} to report the new leader", cluster.tails)
+        probe = bytes(kw.record_batch_v2([(b"p", b"-1")], int(time.time() * 1000)))
+        r = kw.roundtrip(cluster.client_ports[leader], kw.produce_v7(topic, 0, probe, correlation_id=78))
+        assert kw.parse_produce_v7(r, correlation_id=78)[(topic, 0)][0] == 6, "NOT_LEADER_OR_FOLLOWER"
+        wait_until(lambda: leader in partitions(cluster, topic, alive)[0][1], 60,
+                   f"broker {leader} back in the ISR as a follower", cluster.tails)
+        time.sleep(1)
+    finally:
+        producer.stop()
+    assert producer.failed == 0
+    expected = set(producer.acked)
+    if answer[0] == 0:
+        expected.add(queued_value)
+    got = consume_all(cluster.bootstrap, topic, 1, len(expected))[0]
+    lost = expected - set(got)
+    assert not lost, f"acknowledged and lost: {sorted(lost)[:10]} (queued produce answered {answer})"
+    assert len(got) == len(set(got)), "duplicates"
+    print(f"queued produce answered {answer}; {len(producer.acked)} acknowledged, {len(got)} read")
+
+
+def test_soak_every_kill_pattern_once(cluster):
+    """The short version of `soak.py`: one kill -9 cycle of each pattern (leader,
+    follower, active controller, two brokers at once, all three at once) under an
+    idempotent acks=all producer and a group consumer; every acknowledged record is at
+    its acknowledged offset, once, in order."""
+    import soak
+
+    result = soak.run_soak(cluster, cycles=len(soak.PATTERNS))
+    assert soak.ok(result), {k: v for k, v in result.items() if k != "cycles"}

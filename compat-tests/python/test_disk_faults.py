@@ -18,6 +18,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import Broker
+from vltava_cluster import Cluster
 
 VALUE = b"v" * 8000
 
@@ -26,10 +27,14 @@ def mount_tmpfs(path: Path, size: str) -> None:
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
 
 
-@pytest.fixture
-def small_disk():
+def need_mount() -> None:
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("needs root to mount a tmpfs log directory")
+
+
+@pytest.fixture
+def small_disk():
+    need_mount()
     work = Path(tempfile.mkdtemp(prefix="vltava-disk-"))
     broker = Broker(work)
     try:
@@ -134,3 +139,123 @@ def test_a_full_disk_fails_appends_and_loses_nothing_acknowledged(small_disk):
     # and the log takes appends again
     more, errors = produce_until_failure(broker.bootstrap, topic, limit=3)
     assert not errors and len(more) == 3, errors
+
+
+@pytest.fixture
+def cluster_with_a_small_disk(request):
+    """Three brokers; broker 2's log directory (and with it its controller's log) is a
+    12 MiB tmpfs."""
+    need_mount()
+    c = Cluster(Path(tempfile.mkdtemp(prefix="vltava-disk-cluster-")))
+    small = c.workdir / "data-2"
+    small.mkdir()
+    try:
+        mount_tmpfs(small, "12m")
+    except subprocess.CalledProcessError as e:
+        shutil.rmtree(c.workdir, ignore_errors=True)
+        pytest.skip(f"cannot mount a tmpfs here: {e}")
+    try:
+        c.start()
+        yield c, small
+    finally:
+        c.shutdown()
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            print(c.tails())
+        subprocess.run(["umount", "-l", str(small)], check=False)
+        shutil.rmtree(c.workdir, ignore_errors=True)
+
+
+def test_a_full_disk_on_the_leader_moves_the_partition_and_loses_nothing(cluster_with_a_small_disk):
+    """Broker 2 leads the partition and its disk fills: it stops serving (its partitions
+    answer KAFKA_STORAGE_ERROR and it leaves the cluster, or it stops when its controller
+    log cannot be written), the producer carries on with the new leader, every
+    acknowledged record is read back once and in order, and broker 2, restarted with
+    room, catches up."""
+    cluster, small = cluster_with_a_small_disk
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    topic = "full-leader"
+    admin.create_topics([NewTopic(topic, num_partitions=1, replica_assignment=[[2, 1, 3]])])[topic].result(timeout=30)
+    p = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all",
+                  "enable.idempotence": True, "linger.ms": 5, "message.timeout.ms": 60000})
+    acked: list[int] = []
+    failed: list[str] = []
+
+    def on_delivery(err, msg):
+        if err is None:
+            acked.append(int(msg.key()))
+        else:
+            failed.append(err.name())
+
+    total = 3000  # 24 MB: twice what broker 2 can hold
+    for i in range(total):
+        p.produce(topic, key=str(i).encode(), value=VALUE, partition=0, on_delivery=on_delivery)
+        p.poll(0)
+        if i % 100 == 99:
+            p.flush(60)
+    assert p.flush(90) == 0
+    assert not failed, failed[:5]
+    assert acked == list(range(total)), "acknowledgements lost or out of order"
+    log2 = cluster.log_path(2).read_text(errors="replace")
+    assert "is offline" in log2 or "the controller stopped" in log2, cluster.tail(2)
+    survivors = ",".join(f"127.0.0.1:{cluster.client_ports[n]}" for n in (1, 3))
+    md = AdminClient({"bootstrap.servers": survivors}).list_topics(topic, timeout=10)
+    part = md.topics[topic].partitions[0]
+    assert part.leader in (1, 3) and 2 not in part.isrs, (part.leader, part.isrs)
+    got = read_all(survivors, topic, total, timeout=60)
+    assert got == acked, f"{len(got)} read back of {len(acked)} acknowledged"
+
+    if cluster.alive(2):
+        cluster.kill(2)
+    else:
+        cluster.procs.pop(2)
+    subprocess.run(["mount", "-o", "remount,size=128m", str(small)], check=True)
+    cluster.restart(2)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        md = AdminClient({"bootstrap.servers": cluster.bootstrap}).list_topics(topic, timeout=10)
+        if 2 in md.topics[topic].partitions[0].isrs:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("broker 2 did not rejoin the ISR\n" + cluster.tail(2))
+
+
+def fill(path: Path) -> Path:
+    """Writes a file into `path` until its filesystem is full; returns the file."""
+    filler = path / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        for chunk in (1 << 20, 1 << 12, 1):
+            try:
+                while True:
+                    f.write(b"\0" * chunk)
+            except OSError:
+                pass
+    return filler
+
+
+def test_a_controller_that_cannot_write_its_log_stops_the_broker(small_disk):
+    """The metadata log cannot be written (the disk is full; the broker's heartbeats are
+    metadata log entries, 20 a second here): the broker does not go on serving a frozen
+    view of the cluster; it stops with an error naming the cause, as Kafka halts, and
+    starts again once there is room, with what was committed before."""
+    broker = small_disk
+    broker.overrides["broker.heartbeat.interval.ms"] = "50"
+    broker.start()
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("before", 1, 1)])["before"].result(timeout=30)
+    filler = fill(broker.log_dir)
+    deadline = time.monotonic() + 60
+    while broker.alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not broker.alive(), "the broker kept running with a stopped controller\n" + broker.log_tail()
+    code = broker.stop()
+    assert code not in (None, 0), code
+    assert "the controller stopped" in broker.stderr_path.read_text(errors="replace")
+
+    filler.unlink()
+    broker.start()
+    topics = AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=10).topics
+    assert "before" in topics
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("after", 1, 1)])["after"].result(timeout=30)

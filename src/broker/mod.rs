@@ -46,6 +46,11 @@ pub enum StartupError {
     Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error(
+        "the controller stopped ({0}); the broker stopped with it, restart it once the cause \
+         (a full or failing disk) is fixed"
+    )]
+    ControllerStopped(String),
 }
 
 /// Shared broker state; one per process, behind an `Arc`.

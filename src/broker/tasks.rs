@@ -68,8 +68,17 @@ pub async fn run(
         stop_rx.clone(),
     ));
 
-    shutdown.await;
-    log::info!("shutting down");
+    // A controller whose metadata log cannot be written is fatal, as in Kafka (which
+    // halts): a broker serving a frozen view of the cluster would send clients to
+    // leaders that have moved. Stopping lets the others fence it and clients move on.
+    let controller_failure = tokio::select! {
+        _ = shutdown => None,
+        reason = broker.metadata.quorum().failed() => Some(reason),
+    };
+    match &controller_failure {
+        Some(reason) => log::error!("the controller stopped: {reason}; stopping the broker"),
+        None => log::info!("shutting down"),
+    }
     controlled_shutdown(&broker).await;
     let _ = stop_tx.send(true);
     for s in servers {
@@ -83,9 +92,16 @@ pub async fn run(
     let _ = controller.await;
     broker.replicas.shutdown();
     let logs = broker.logs.clone();
-    tokio::task::spawn_blocking(move || logs.shutdown())
+    let closed = tokio::task::spawn_blocking(move || logs.shutdown())
         .await
-        .map_err(|e| std::io::Error::other(e.to_string()))??;
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    if let Some(reason) = controller_failure {
+        if let Err(e) = closed {
+            log::error!("closing the logs: {e}");
+        }
+        return Err(StartupError::ControllerStopped(reason));
+    }
+    closed?;
     log::info!("shut down cleanly");
     Ok(())
 }

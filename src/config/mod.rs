@@ -79,7 +79,7 @@ pub struct BrokerConfig {
     pub auto_leader_rebalance: bool,
     /// `leader.imbalance.check.interval.seconds`, in ms.
     pub leader_imbalance_check_ms: i64,
-    /// `log.dirs` (first entry; vltava uses one log directory).
+    /// `log.dirs` (one directory: several are refused).
     pub log_dir: PathBuf,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
@@ -186,16 +186,28 @@ impl BrokerConfig {
             )?,
             None => listeners.clone(),
         };
-        let log_dir = p
-            .get("log.dirs")
-            .or_else(|| p.get("log.dir"))
-            .map(|v| {
-                split_list(v)
-                    .next()
+        let log_dirs_key = if p.get("log.dirs").is_some() {
+            "log.dirs"
+        } else {
+            "log.dir"
+        };
+        let log_dir = match p.get(log_dirs_key) {
+            Some(v) => {
+                let dirs: Vec<&str> = split_list(v).collect();
+                if dirs.len() > 1 {
+                    return Err(ConfigError::invalid(
+                        log_dirs_key,
+                        v,
+                        "vltava serves one log directory per broker (JBOD is not supported)",
+                    ));
+                }
+                dirs.first()
+                    .copied()
                     .unwrap_or("/tmp/vltava-logs")
                     .to_string()
-            })
-            .unwrap_or_else(|| "/tmp/vltava-logs".to_string());
+            }
+            None => "/tmp/vltava-logs".to_string(),
+        };
         if log_dir.is_empty() {
             return Err(ConfigError::invalid("log.dirs", "", "must not be empty"));
         }
@@ -487,6 +499,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("listeners"), "{err}");
+        let err = load(&[("log.dirs", "/a,/b")]).unwrap_err().to_string();
+        assert!(
+            err.contains("log.dirs") && err.contains("one log directory"),
+            "{err}"
+        );
+        assert_eq!(
+            load(&[("log.dir", "/a")]).unwrap().log_dir,
+            PathBuf::from("/a")
+        );
     }
 
     #[test]

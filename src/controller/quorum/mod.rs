@@ -329,6 +329,20 @@ impl Quorum {
         }
     }
 
+    /// Resolves when Raft stops by itself (a fatal error: its log or vote could not be
+    /// written or read), with the reason. Never resolves while the node runs.
+    pub async fn failed(&self) -> String {
+        let mut metrics = self.raft.metrics();
+        let stopped = metrics.wait_for(|m| m.running_state.is_err()).await;
+        match stopped {
+            Ok(m) => match &m.running_state {
+                Err(fatal) => fatal.to_string(),
+                Ok(()) => "stopped".to_string(),
+            },
+            Err(_) => "stopped".to_string(),
+        }
+    }
+
     /// Stops Raft and the listener. The directory can be reopened by `start`.
     pub async fn shutdown(mut self) {
         let tasks = std::mem::take(&mut self.tasks);
