@@ -43,7 +43,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(vltava::broker::run(config, shutdown_signal())) {
+    let shutdown = {
+        let _runtime = runtime.enter();
+        match shutdown_signal() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("vltava: cannot listen for SIGINT/SIGTERM: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    match runtime.block_on(vltava::broker::run(config, shutdown)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vltava: {e}");
@@ -52,19 +62,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Registers the SIGINT and SIGTERM handlers now, before the broker starts (a signal
+/// that arrives while it starts is kept, not fatal), and returns a future that
+/// completes on either.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            log::error!("cannot listen for SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = term.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    })
 }

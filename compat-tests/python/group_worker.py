@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 
-from confluent_kafka import Consumer, KafkaException
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 bootstrap, group, topic, out_path = sys.argv[1:5]
 strategy = sys.argv[5] if len(sys.argv) > 5 else "range"
@@ -59,9 +59,15 @@ try:
         try:
             consumer.commit(message=msg, asynchronous=False)
         except KafkaException as e:
-            # A commit refused because of a rebalance: the record will be redelivered
-            # to the partition's next owner, so it is not reported as consumed here.
+            # A commit refused because of a rebalance: the record is not reported as
+            # consumed here. Seeking back to it redelivers it, here if this member keeps
+            # the partition (cooperative rebalancing often does) or else to the
+            # partition's next owner, which starts from the last committed offset.
             out.write(f"E {e}\n")
+            try:
+                consumer.seek(TopicPartition(msg.topic(), msg.partition(), msg.offset()))
+            except KafkaException:
+                pass  # no longer assigned here
             continue
         out.write(f"R {msg.partition()} {msg.offset()} {msg.value().decode()}\n")
 finally:

@@ -480,3 +480,24 @@ def test_soak_every_kill_pattern_once(cluster):
 
     result = soak.run_soak(cluster, cycles=len(soak.PATTERNS))
     assert soak.ok(result), {k: v for k, v in result.items() if k != "cycles"}
+
+
+def test_sigterm_while_waiting_for_a_quorum_stops_the_broker(tmp_path):
+    """A broker whose voters are not up waits for a quorum at startup; SIGTERM then
+    stops it at once, cleanly, instead of being ignored or killing it mid-write."""
+    import os
+    import signal
+
+    c = Cluster(tmp_path)
+    c.spawn(1)  # alone: no majority of the three voters
+    try:
+        deadline = time.monotonic() + 30
+        while b"waiting for the controller quorum" not in c.log_path(1).read_bytes():
+            assert time.monotonic() < deadline, c.tail(1)
+            assert c.procs[1].poll() is None, c.tail(1)
+            time.sleep(0.2)
+        os.kill(c.procs[1].pid, signal.SIGTERM)
+        assert c.procs[1].wait(timeout=10) == 0, c.tail(1)
+        assert "stopped before startup finished" in c.log_path(1).read_text()
+    finally:
+        c.shutdown()

@@ -214,6 +214,67 @@ def test_committed_offsets_survive_broker_restart(gbroker, topic_name, kill):
     assert len(seen | again) == 1000
 
 
+@pytest.mark.parametrize("kill", [False, True], ids=["clean-restart", "kill-9"])
+def test_commits_just_before_close_while_another_member_leaves_survive_restart(gbroker, topic_name, kill):
+    """Two members commit every record synchronously; at the same moment one commits its
+    last record and closes while the other leaves. After a broker restart the group's
+    offsets are each partition's last acknowledged commit, exactly (none of them older)."""
+    b = gbroker.bootstrap
+    topic = topic_name()
+    create_topic(b, topic, 4)
+    produce(b, topic, 0, 2000, 4)
+    last_commit: dict[int, int] = {}
+    lock = threading.Lock()
+    both_done = threading.Barrier(2, timeout=90)
+    errors: list[str] = []
+
+    def commit(name: str, c, m) -> None:
+        try:
+            done = c.commit(message=m, asynchronous=False)
+        except KafkaException as e:
+            errors.append(f"{name}: {e}")  # refused in a rebalance: not acknowledged
+            return
+        with lock:
+            for tp in done:
+                last_commit[tp.partition] = tp.offset
+
+    def member(name: str, count: int, hold_last: bool) -> None:
+        c = Consumer({"bootstrap.servers": b, "group.id": "closing", "auto.offset.reset": "earliest",
+                      "enable.auto.commit": False, "session.timeout.ms": 10000,
+                      "heartbeat.interval.ms": 500})
+        c.subscribe([topic])
+        n, held = 0, None
+        deadline = time.monotonic() + 60
+        try:
+            while n < count and time.monotonic() < deadline:
+                m = c.poll(0.2)
+                if m is None or m.error():
+                    continue
+                n += 1
+                if hold_last and n == count:
+                    held = m
+                else:
+                    commit(name, c, m)
+            both_done.wait()
+            if held is not None:
+                commit(name, c, held)  # while the other member is leaving
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=member, args=("a", 300, True)),
+               threading.Thread(target=member, args=("b", 300, False))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert last_commit, f"nothing committed: {errors}"
+    gbroker.restart(kill=kill)
+    admin = AdminClient({"bootstrap.servers": gbroker.bootstrap})
+    res = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions("closing")])["closing"].result(timeout=30)
+    after = {tp.partition: tp.offset for tp in res.topic_partitions if tp.offset >= 0}
+    assert after == last_commit, f"acknowledged {last_commit}, after the restart {after}; refused: {errors[:5]}"
+
+
 def test_admin_views_of_groups(gbroker, topic_name):
     b = gbroker.bootstrap
     topic = topic_name()
@@ -253,6 +314,10 @@ def test_admin_views_of_groups(gbroker, topic_name):
 
 
 def test_kafka_python_group_split_and_resume(gbroker, topic_name):
+    """Two kafka-python members split the partitions, commit every record, and a new
+    member of the group resumes from those commits with nothing left. The assignments
+    are compared while both are members (a member that closes first hands its
+    partitions to the other, as it should)."""
     from kafka import KafkaConsumer
 
     b = gbroker.bootstrap
@@ -260,26 +325,51 @@ def test_kafka_python_group_split_and_resume(gbroker, topic_name):
     create_topic(b, topic, 4)
     produce(b, topic, 0, 800, 4)
     results: dict[str, list] = {}
+    assignments: dict[str, set[int]] = {}
+    seen: set[tuple[int, int]] = set()
+    lock = threading.Lock()
+    all_read = threading.Event()
+    split = threading.Event()
+    both_members = threading.Barrier(2, timeout=90)
 
     def run(name: str) -> None:
         c = KafkaConsumer(topic, bootstrap_servers=b, group_id="kp-group", auto_offset_reset="earliest",
-                          enable_auto_commit=False, consumer_timeout_ms=8000, session_timeout_ms=10000,
+                          enable_auto_commit=False, consumer_timeout_ms=500, session_timeout_ms=10000,
                           heartbeat_interval_ms=500)
         got = []
-        for m in c:
-            got.append((m.partition, m.offset))
-            c.commit()
-        results[name] = (got, {tp.partition for tp in c.assignment()})
-        c.close()
+        deadline = time.monotonic() + 60
+        try:
+            while not all_read.is_set() and time.monotonic() < deadline:
+                for m in c:
+                    got.append((m.partition, m.offset))
+                    c.commit()
+                    with lock:
+                        seen.add((m.partition, m.offset))
+                        if len(seen) >= 800:
+                            all_read.set()
+            results[name] = got
+            both_members.wait()
+            # both are members now (one may have joined only now): poll until the
+            # rebalance settles on a split
+            settle_by = time.monotonic() + 30
+            while not split.is_set() and time.monotonic() < settle_by:
+                c.poll(timeout_ms=200)
+                with lock:
+                    assignments[name] = {tp.partition for tp in c.assignment()}
+                    ax, ay = assignments.get("x"), assignments.get("y")
+                    if ax and ay and not (ax & ay) and ax | ay == {0, 1, 2, 3}:
+                        split.set()
+            both_members.wait()
+        finally:
+            c.close()
 
     threads = [threading.Thread(target=run, args=(n,)) for n in ("x", "y")]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=90)
-    (gx, ax), (gy, ay) = results["x"], results["y"]
-    assert not (ax & ay), f"partitions shared: {ax} {ay}"
-    assert len(set(gx) | set(gy)) == 800
+        t.join(timeout=120)
+    assert split.is_set(), f"the two members never split the partitions: {assignments}"
+    assert len(set(results["x"]) | set(results["y"])) == 800
     # A new member of the same group starts from the committed offsets: nothing left.
     c = KafkaConsumer(topic, bootstrap_servers=b, group_id="kp-group", auto_offset_reset="earliest",
                       consumer_timeout_ms=4000)

@@ -31,9 +31,18 @@ pub async fn run(
     for key in &config.unknown {
         log::warn!("unknown config key `{key}` is ignored");
     }
+    tokio::pin!(shutdown);
     let bound = net::bind(&config.listeners).await?;
     let endpoints = advertised_endpoints(&config, &bound);
-    let broker = super::startup::open(config, endpoints).await?;
+    // Startup may wait long for a quorum: a signal meanwhile stops it (what is on disk
+    // is then as after a crash, and the next start recovers it).
+    let broker = tokio::select! {
+        opened = super::startup::open(config, endpoints) => opened?,
+        _ = &mut shutdown => {
+            log::info!("stopped before startup finished");
+            return Ok(());
+        }
+    };
     log::info!(
         "vltava node {} of cluster {} serving log dir {}",
         broker.node_id(),
@@ -72,7 +81,7 @@ pub async fn run(
     // halts): a broker serving a frozen view of the cluster would send clients to
     // leaders that have moved. Stopping lets the others fence it and clients move on.
     let controller_failure = tokio::select! {
-        _ = shutdown => None,
+        _ = &mut shutdown => None,
         reason = broker.metadata.quorum().failed() => Some(reason),
     };
     match &controller_failure {

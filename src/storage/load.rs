@@ -113,7 +113,11 @@ fn scan(path: &Path, base: i64, min_offset: i64, verify: bool) -> Result<Scan, S
             buf.resize(HEADER_LEN + body, 0);
             reader.read_exact(&mut buf[HEADER_LEN..]).at(path)?;
             if let Err(e) = batch::validate_one(&buf, false) {
-                log::warn!("{}: corrupt batch at position {pos}: {e}", path.display());
+                log::warn!(
+                    "{}: corrupt batch at offset {} (position {pos}): {e}; truncating there",
+                    path.display(),
+                    h.base_offset
+                );
                 break;
             }
         } else {
