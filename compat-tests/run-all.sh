@@ -125,6 +125,7 @@ install_python_packages() {
         [snappy]="python-snappy"
         [lz4.frame]="lz4"
         [zstandard]="zstandard"
+        [fuse]="fusepy"
     )
     local missing=()
     local mod
@@ -152,7 +153,8 @@ if [ "${VLTAVA_SKIP_INSTALL:-0}" != 1 ]; then
     # kcat: the kcat suite. build-essential + pkg-config: rdkafka-sys builds the
     # bundled librdkafka with ./configure && make. zlib1g-dev: librdkafka's gzip
     # (libz-sys links the system zlib when it finds it, else builds its own).
-    install_apt_packages kcat build-essential pkg-config zlib1g-dev
+    # libfuse2: faultfs.py, the failing disk of python/test_disk_faults.py (via fusepy).
+    install_apt_packages kcat build-essential pkg-config zlib1g-dev libfuse2
     # Kafka's own Java programs (compat-tests/java): a JDK 17+ and Maven, unless present.
     if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
         install_apt_packages openjdk-17-jdk-headless maven

@@ -2,7 +2,7 @@
 """Does a slow disk stall connections that never touch it? (issue 13: measure before
 moving blocking file I/O off the runtime threads.)
 
-Mounts slowfs.py (a FUSE passthrough whose writes, fsyncs, creates, renames and unlinks
+Mounts compat-tests/python/faultfs.py (a FUSE passthrough whose writes, fsyncs, creates, renames and unlinks
 each sleep --delay-ms) as the broker's log dir, then measures round trips on one probe
 connection that asks only for ApiVersions and Metadata (no disk I/O): with the broker
 idle, while --producers connections produce to their own partitions as fast as the disk
@@ -117,7 +117,8 @@ def main() -> None:
     broker = Broker(work)
     root, mount = work / "root", broker.log_dir
     root.mkdir()
-    fs = subprocess.Popen([sys.executable, str(HERE / "slowfs.py"), str(root), str(mount), str(args.delay_ms)])
+    faultfs = REPO / "compat-tests" / "python" / "faultfs.py"
+    fs = subprocess.Popen([sys.executable, str(faultfs), str(root), str(mount), str(args.delay_ms)])
     try:
         wait_for(lambda: os.path.ismount(mount), 10, "the FUSE mount")
         broker.start()

@@ -11,7 +11,6 @@ netfilter modules often are not); the test's packets pass."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -108,45 +107,11 @@ class NetnsCluster(Cluster):
     def address(self, node: int) -> str:
         return f"{self.ip[node]}:{CLIENT_PORT}"
 
-    def args(self, node: int) -> list[str]:
-        voters = ",".join(f"{n}@{self.ip[n]}:{CONTROLLER_PORT}" for n in (1, 2, 3))
-        overrides = {
-            "node.id": str(node),
-            "listeners": f"PLAINTEXT://{self.ip[node]}:{CLIENT_PORT},CONTROLLER://{self.ip[node]}:{CONTROLLER_PORT}",
-            "advertised.listeners": f"PLAINTEXT://{self.ip[node]}:{CLIENT_PORT}",
-            "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "controller.quorum.voters": voters,
-            "log.dirs": str(self.workdir / f"data-{node}"),
-            "broker.heartbeat.interval.ms": "500",
-            "broker.session.timeout.ms": "3000",
-            "replica.lag.time.max.ms": "5000",
-            "group.initial.rebalance.delay.ms": "0",
-            "default.replication.factor": "3",
-            "offsets.topic.replication.factor": "3",
-            **self.extra,
-        }
-        out = ["ip", "netns", "exec", self.ns[node], str(self.binary())]
-        for k, v in overrides.items():
-            out += ["--override", f"{k}={v}"]
-        return out
+    def client_address(self, node: int) -> tuple[str, int]:
+        return self.ip[node], CLIENT_PORT
 
-    @staticmethod
-    def binary() -> Path:
-        from vltava_helpers import broker_bin
+    def controller_address(self, node: int) -> tuple[str, int]:
+        return self.ip[node], CONTROLLER_PORT
 
-        return broker_bin()
-
-    def wait_listening(self, node: int) -> None:
-        pattern = re.compile(rb"listening on PLAINTEXT://" + re.escape(self.ip[node].encode()))
-        import time
-
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with open(self.log_path(node), "rb") as log:
-                log.seek(self.offsets[node])
-                if pattern.search(log.read()):
-                    return
-            assert self.procs[node].poll() is None, f"broker {node} exited\n{self.tail(node)}"
-            time.sleep(0.1)
-        raise AssertionError(f"broker {node} did not start\n{self.tail(node)}")
+    def launcher(self, node: int) -> list[str]:
+        return ["ip", "netns", "exec", self.ns[node]]

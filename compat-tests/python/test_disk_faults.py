@@ -1,14 +1,17 @@
-"""Disk faults seen through a real client. The log directory is a small tmpfs: a producer
-fills it until appends fail. The failing requests must get KAFKA_STORAGE_ERROR (never
+"""Disk faults seen through a real client. The log directory is a small tmpfs that a
+producer fills until appends fail, or a FUSE file system (faultfs.py) that starts
+failing writes with EROFS or EIO. The failing requests must get KAFKA_STORAGE_ERROR (never
 success), the broker must stay up and answer metadata, and after the disk is given more
 room and the broker restarted, every acknowledged record must be readable, once and in
-order. Mounting needs root; elsewhere the test is reported as skipped."""
+order. Mounting needs root (and FUSE, libfuse2 and fusepy for faultfs.py); elsewhere
+the tests are reported as skipped."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -137,6 +140,68 @@ def test_a_full_disk_fails_appends_and_loses_nothing_acknowledged(small_disk):
     )
     assert len(got) == len(acked), f"records that failed were read back: {got[len(acked):][:10]}"
     # and the log takes appends again
+    more, errors = produce_until_failure(broker.bootstrap, topic, limit=3)
+    assert not errors and len(more) == 3, errors
+
+
+@pytest.fixture
+def failing_disk():
+    """A broker whose log directory is faultfs.py (FUSE): writing the name of an errno to
+    the returned fault file makes every write, create, rename, fsync... fail with it."""
+    need_mount()
+    if not os.path.exists("/dev/fuse"):
+        pytest.skip("needs /dev/fuse")
+    try:
+        import fuse  # noqa: F401  (fusepy, with libfuse2)
+    except (ImportError, OSError) as e:
+        pytest.skip(f"needs fusepy and libfuse2: {e}")
+    work = Path(tempfile.mkdtemp(prefix="vltava-faultfs-"))
+    broker = Broker(work)
+    backing, fault = work / "backing", work / "fault"
+    backing.mkdir()
+    fs = subprocess.Popen([sys.executable, str(Path(__file__).with_name("faultfs.py")), str(backing),
+                           str(broker.log_dir), "0", str(fault)], stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.ismount(broker.log_dir):
+            if fs.poll() is not None or time.monotonic() > deadline:
+                pytest.skip("faultfs.py could not mount (FUSE not permitted here?)")
+            time.sleep(0.05)
+        yield broker, fault
+    finally:
+        try:
+            broker.stop(kill=True)
+        finally:
+            subprocess.run(["umount", "-l", str(broker.log_dir)], check=False)
+            try:
+                fs.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                fs.kill()
+            shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.mark.parametrize("errno_name", ["EROFS", "EIO"])
+def test_a_failing_disk_fails_appends_and_loses_nothing(failing_disk, errno_name):
+    """The log directory turns read-only (EROFS) or its disk returns I/O errors (EIO)
+    under a running broker: appends fail with KAFKA_STORAGE_ERROR, the broker stays up,
+    and once the disk works again and the broker is restarted every acknowledged record
+    is there and appends work."""
+    broker, fault = failing_disk
+    broker.start()
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    topic = "failing-disk"
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
+    acked, errors = produce_until_failure(broker.bootstrap, topic, limit=50)
+    assert len(acked) == 50 and not errors, errors
+    fault.write_text(errno_name)
+    more, errors = produce_until_failure(broker.bootstrap, topic, limit=5)
+    assert not more and errors == ["KAFKA_STORAGE_ERROR"], (more, errors)
+    broker.assert_alive()
+    assert "is offline" in broker.stderr_path.read_text(errors="replace")
+    broker.stop()
+    fault.unlink()
+    broker.start()
+    assert read_all(broker.bootstrap, topic, 50) == acked
     more, errors = produce_until_failure(broker.bootstrap, topic, limit=3)
     assert not errors and len(more) == 3, errors
 

@@ -6,12 +6,13 @@ scenarios."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
 from pathlib import Path
 
-from vltava_helpers import LISTENING_RE, broker_bin, free_ports
+from vltava_helpers import broker_bin, free_ports
 
 START_TIMEOUT_S = 60.0
 
@@ -35,12 +36,24 @@ class Cluster:
     def log_path(self, node: int) -> Path:
         return self.workdir / f"broker-{node}.log"
 
+    def client_address(self, node: int) -> tuple[str, int]:
+        return "127.0.0.1", self.client_ports[node]
+
+    def controller_address(self, node: int) -> tuple[str, int]:
+        return "127.0.0.1", self.controller_ports[node]
+
+    def launcher(self, node: int) -> list[str]:
+        """What runs the broker binary (a subclass may wrap it, e.g. in a namespace)."""
+        return []
+
     def args(self, node: int) -> list[str]:
-        voters = ",".join(f"{n}@127.0.0.1:{p}" for n, p in self.controller_ports.items())
+        voters = ",".join("{}@{}:{}".format(n, *self.controller_address(n)) for n in (1, 2, 3))
+        client = "{}:{}".format(*self.client_address(node))
+        controller = "{}:{}".format(*self.controller_address(node))
         overrides = {
             "node.id": str(node),
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.client_ports[node]},CONTROLLER://127.0.0.1:{self.controller_ports[node]}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.client_ports[node]}",
+            "listeners": f"PLAINTEXT://{client},CONTROLLER://{controller}",
+            "advertised.listeners": f"PLAINTEXT://{client}",
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "controller.quorum.voters": voters,
@@ -53,7 +66,7 @@ class Cluster:
             "offsets.topic.replication.factor": "3",
             **self.extra,
         }
-        out = [str(broker_bin())]
+        out = self.launcher(node) + [str(broker_bin())]
         for k, v in overrides.items():
             out += ["--override", f"{k}={v}"]
         return out
@@ -66,11 +79,13 @@ class Cluster:
             )
 
     def wait_listening(self, node: int) -> None:
+        host = self.client_address(node)[0].encode()
+        listening = re.compile(rb"listening on PLAINTEXT://" + re.escape(host) + rb":\d+")
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             with open(self.log_path(node), "rb") as log:
                 log.seek(self.offsets[node])
-                if LISTENING_RE.search(log.read()):
+                if listening.search(log.read()):
                     return
             assert self.procs[node].poll() is None, f"broker {node} exited\n{self.tail(node)}"
             time.sleep(0.1)

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""A slow disk for benches/slow_disk/bench.py: a FUSE passthrough of ROOT mounted at
-MOUNT whose writes, fsyncs, creates, renames, unlinks and truncates each sleep DELAY_MS
-(reads are not delayed). Runs in the foreground until unmounted (fusermount -u MOUNT).
+"""A slow or failing disk: a FUSE passthrough of ROOT mounted at MOUNT whose writes,
+fsyncs, creates, renames, unlinks and truncates each sleep DELAY_MS (reads are not
+delayed), and, while the file FAULT_FILE exists, fail with the errno it names (EROFS,
+EIO, ENOSPC...). Runs in the foreground until unmounted (fusermount -u MOUNT, or umount).
+Used by benches/slow_disk/bench.py (delays) and test_disk_faults.py (faults).
 
-    slowfs.py ROOT MOUNT DELAY_MS
+    faultfs.py ROOT MOUNT DELAY_MS [FAULT_FILE]
 """
 
 import errno
@@ -14,16 +16,26 @@ import time
 from fuse import FUSE, FuseOSError, Operations
 
 
-class SlowPassthrough(Operations):
-    def __init__(self, root: str, delay_s: float):
+class FaultyPassthrough(Operations):
+    def __init__(self, root: str, delay_s: float, fault_file: str | None):
         self.root = root
         self.delay_s = delay_s
+        self.fault_file = fault_file
 
     def _p(self, path: str) -> str:
         return os.path.join(self.root, path.lstrip("/"))
 
     def _slow(self) -> None:
-        time.sleep(self.delay_s)
+        """Before every mutating operation: the delay, then the injected fault if any."""
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.fault_file:
+            try:
+                with open(self.fault_file) as f:
+                    name = f.read().strip()
+            except FileNotFoundError:
+                return
+            raise FuseOSError(getattr(errno, name, errno.EIO))
 
     def access(self, path, mode):
         if not os.access(self._p(path), mode):
@@ -97,7 +109,8 @@ class SlowPassthrough(Operations):
 
 def main() -> None:
     root, mount, delay_ms = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    FUSE(SlowPassthrough(root, delay_ms / 1000.0), mount, foreground=True, nothreads=False)
+    fault_file = sys.argv[4] if len(sys.argv) > 4 else None
+    FUSE(FaultyPassthrough(root, delay_ms / 1000.0, fault_file), mount, foreground=True, nothreads=False)
 
 
 if __name__ == "__main__":
