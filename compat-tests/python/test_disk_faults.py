@@ -144,6 +144,39 @@ def test_a_full_disk_fails_appends_and_loses_nothing_acknowledged(small_disk):
     assert not errors and len(more) == 3, errors
 
 
+def test_a_partition_that_fails_to_load_is_offline_alone(broker_factory):
+    """One partition's log cannot be read at startup: the broker starts anyway (Kafka
+    takes the failed log offline), that partition answers KAFKA_STORAGE_ERROR while the
+    others work, nothing is written over it, and deleting its topic removes it so the
+    name can be used again. Needs no root."""
+    broker = broker_factory()
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    for t in ("unreadable", "fine"):
+        admin.create_topics([NewTopic(t, 1, 1)])[t].result(timeout=30)
+    acked, errors = produce_until_failure(broker.bootstrap, "unreadable", limit=5)
+    assert len(acked) == 5 and not errors, errors
+    broker.stop()
+    segment = broker.log_dir / "unreadable-0" / "00000000000000000000.log"
+    segment.unlink()
+    segment.mkdir()  # reading it fails (EISDIR)
+    broker.start()
+    assert "partition unreadable-0 is offline" in broker.stderr_path.read_text(errors="replace")
+    more, errors = produce_until_failure(broker.bootstrap, "unreadable", limit=1)
+    assert not more and errors == ["KAFKA_STORAGE_ERROR"], (more, errors)
+    fine, errors = produce_until_failure(broker.bootstrap, "fine", limit=3)
+    assert len(fine) == 3 and not errors, errors
+    assert segment.is_dir()
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.delete_topics(["unreadable"])["unreadable"].result(timeout=30)
+    deadline = time.monotonic() + 10
+    while (broker.log_dir / "unreadable-0").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not (broker.log_dir / "unreadable-0").exists()
+    admin.create_topics([NewTopic("unreadable", 1, 1)])["unreadable"].result(timeout=30)
+    again, errors = produce_until_failure(broker.bootstrap, "unreadable", limit=2)
+    assert len(again) == 2 and not errors, errors
+
+
 @pytest.fixture
 def failing_disk():
     """A broker whose log directory is faultfs.py (FUSE): writing the name of an errno to

@@ -100,9 +100,12 @@ pub(super) async fn open(
             / super::FILES_PER_PARTITION,
     });
     broker.reconcile();
-    // Logs of topics the cluster no longer has (deleted while this broker was down).
+    // Logs of topics the cluster no longer has (deleted while this broker was down),
+    // offline ones included. A log that cannot be removed stays, logged: it is not
+    // served, and startup goes on.
     let state = broker.metadata.snapshot();
-    for tp in broker.logs.partitions() {
+    let local = broker.logs.partitions();
+    for tp in local.into_iter().chain(broker.logs.offline_partitions()) {
         let hosted = state.topics.get(&tp.topic).is_some_and(|t| {
             t.partitions
                 .get(tp.partition as usize)
@@ -110,7 +113,9 @@ pub(super) async fn open(
         });
         if !hosted {
             log::warn!("removing the log of {tp}, which this broker no longer hosts");
-            broker.logs.delete(&tp)?;
+            if let Err(e) = broker.logs.delete(&tp) {
+                log::error!("cannot remove the log of {tp}: {e}");
+            }
         }
     }
     Ok(broker)

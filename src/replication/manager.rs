@@ -291,6 +291,14 @@ impl ReplicaManager {
                 log::error!("cannot delete the log of {tp}: {e}");
             }
         }
+        // Offline logs (they failed to load) of deleted topics go too.
+        for tp in self.logs.offline_partitions() {
+            if !state.topics.contains_key(&tp.topic)
+                && let Err(e) = self.logs.delete(&tp)
+            {
+                log::error!("cannot delete the offline log of {tp}: {e}");
+            }
+        }
         for (tp, p) in wanted {
             let PartitionInfo {
                 replicas,
