@@ -78,7 +78,38 @@ impl Broker {
     /// Waits until a coordinator write is replicated to the ISR of its partition, at most
     /// `offsets.commit.timeout.ms`: group requests are answered only then.
     pub async fn group_write_committed(&self, mark: WriteMark) -> Result<(), GroupError> {
+        self.wait_group_write(mark, self.group_write_deadline())
+            .await
+    }
+
+    /// As [`group_write_committed`](Self::group_write_committed) for the writes of one
+    /// request, with one deadline for all of them: they are waited for in turn, and the
+    /// whole wait is bounded by one `offsets.commit.timeout.ms`.
+    pub async fn group_writes_committed(
+        &self,
+        marks: Vec<Result<WriteMark, GroupError>>,
+    ) -> Vec<Result<(), GroupError>> {
+        let deadline = self.group_write_deadline();
+        let mut out = Vec::with_capacity(marks.len());
+        for mark in marks {
+            out.push(match mark {
+                Ok(mark) => self.wait_group_write(mark, deadline).await,
+                Err(e) => Err(e),
+            });
+        }
+        out
+    }
+
+    fn group_write_deadline(&self) -> tokio::time::Instant {
         let timeout = Duration::from_millis(self.groups.config().commit_timeout_ms as u64);
+        tokio::time::Instant::now() + timeout
+    }
+
+    async fn wait_group_write(
+        &self,
+        mark: WriteMark,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), GroupError> {
         let written = Written {
             topic: OFFSETS_TOPIC.to_string(),
             partition: mark.partition,
@@ -89,7 +120,6 @@ impl Broker {
                 .replica(OFFSETS_TOPIC, mark.partition)
                 .map_or(1, |r| r.log.config().min_insync_replicas),
         };
-        let deadline = tokio::time::Instant::now() + timeout;
         self.replicas
             .wait_written::<Infallible>(&written, deadline)
             .await

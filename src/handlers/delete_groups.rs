@@ -13,19 +13,25 @@ pub async fn handle(
     _req: &Request,
     msg: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
-    let mut results = Vec::with_capacity(msg.groups_names.len());
-    for g in &msg.groups_names {
-        let r = coordinator_ready(broker, g.0.as_str())
-            .and_then(|()| broker.groups.delete_group(g.0.as_str(), now()));
-        let r = match r {
-            Ok(mark) => broker.group_write_committed(mark).await,
-            Err(e) => Err(e),
-        };
-        results.push(
+    // Every group's tombstones are written first; then one wait, one deadline.
+    let marks = msg
+        .groups_names
+        .iter()
+        .map(|g| {
+            coordinator_ready(broker, g.0.as_str())
+                .and_then(|()| broker.groups.delete_group(g.0.as_str(), now()))
+        })
+        .collect();
+    let outcomes = broker.group_writes_committed(marks).await;
+    let results = msg
+        .groups_names
+        .iter()
+        .zip(outcomes)
+        .map(|(g, r)| {
             DeletableGroupResult::default()
                 .with_group_id(g.clone())
-                .with_error_code(errors::group_code(r.err().as_ref())),
-        );
-    }
+                .with_error_code(errors::group_code(r.err().as_ref()))
+        })
+        .collect();
     DeleteGroupsResponse::default().with_results(results)
 }
