@@ -96,9 +96,14 @@ impl BrokerClient {
         let header_version = api_key.request_header_version(version);
         let mut buf = BytesMut::with_capacity(256);
         buf.put_i32(0);
+        let addr = self.addr.clone();
         let proto = |reason: String| ClientError::Protocol {
-            addr: self.addr.clone(),
+            addr: addr.clone(),
             reason,
+        };
+        let io = |e| ClientError::Io {
+            addr: addr.clone(),
+            source: e,
         };
         header
             .encode(&mut buf, header_version)
@@ -108,20 +113,12 @@ impl BrokerClient {
             .map_err(|e| proto(e.to_string()))?;
         let size = (buf.len() - 4) as i32;
         buf[0..4].copy_from_slice(&size.to_be_bytes());
-        let addr = self.addr.clone();
-        let io = |e| ClientError::Io {
-            addr: addr.clone(),
-            source: e,
-        };
         let deadline = self.timeout + extra;
         let exchange = async {
             self.stream.write_all(&buf).await.map_err(io)?;
             let len = self.stream.read_i32().await.map_err(io)?;
             if len < 0 {
-                return Err(ClientError::Protocol {
-                    addr: addr.clone(),
-                    reason: format!("negative frame size {len}"),
-                });
+                return Err(proto(format!("negative frame size {len}")));
             }
             // The buffer grows with the bytes that arrive, not with what the peer declares.
             let mut frame = Vec::with_capacity((len as usize).min(64 * 1024));
@@ -139,25 +136,15 @@ impl BrokerClient {
             .await
             .map_err(|_| ClientError::Timeout { addr: addr.clone() })??;
         let resp_header =
-            ResponseHeader::decode(&mut frame, api_key.response_header_version(version)).map_err(
-                |e| ClientError::Protocol {
-                    addr: addr.clone(),
-                    reason: e.to_string(),
-                },
-            )?;
+            ResponseHeader::decode(&mut frame, api_key.response_header_version(version))
+                .map_err(|e| proto(e.to_string()))?;
         if resp_header.correlation_id != correlation {
-            return Err(ClientError::Protocol {
-                addr,
-                reason: format!(
-                    "correlation id {} does not match {correlation}",
-                    resp_header.correlation_id
-                ),
-            });
+            return Err(proto(format!(
+                "correlation id {} does not match {correlation}",
+                resp_header.correlation_id
+            )));
         }
-        let resp = Resp::decode(&mut frame, version).map_err(|e| ClientError::Protocol {
-            addr: addr.clone(),
-            reason: e.to_string(),
-        })?;
+        let resp = Resp::decode(&mut frame, version).map_err(|e| proto(e.to_string()))?;
         if frame.has_remaining() {
             log::debug!(
                 "{addr}: {} trailing bytes after a response",
