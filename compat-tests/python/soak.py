@@ -35,8 +35,8 @@ PATTERNS = ["leader", "follower", "controller", "two", "all"]
 
 def run_soak(cluster: Cluster, cycles: int, n_partitions: int = 6, out=print) -> dict:
     # the helpers of the cluster tests (kept in one place)
-    from test_cluster import (ContinuousConsumer, ContinuousProducer, controller_id, create_topic,
-                              partitions, wait_until)
+    from test_cluster import ContinuousConsumer, ContinuousProducer, controller_id, create_topic, partitions
+    from vltava_helpers import wait_until
 
     topic = "soak"
     create_topic(cluster, topic, n_partitions)

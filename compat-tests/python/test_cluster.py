@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 import kafka_wire as kw
 from vltava_cluster import Cluster
+from vltava_helpers import wait_until
 
 
 def started_cluster(request, overrides: dict[str, str] | None = None):
@@ -53,20 +54,6 @@ def partitions(c: Cluster, topic: str, alive: list[int]) -> dict[int, tuple[int,
     a = AdminClient({"bootstrap.servers": ",".join(f"127.0.0.1:{c.client_ports[n]}" for n in alive)})
     md = a.list_topics(topic, timeout=10).topics[topic]
     return {p.id: (p.leader, tuple(sorted(p.isrs))) for p in md.partitions.values()}
-
-
-def wait_until(cond, timeout: float, what: str, describe=lambda: ""):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = cond()
-            if last:
-                return last
-        except Exception as e:  # metadata from a broker that is just going away
-            last = e
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}: {last} {describe()}")
 
 
 def controller_id(c: Cluster, alive: list[int]) -> int:

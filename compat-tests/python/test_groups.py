@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaExcepti
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import kafka_wire as kw
+from vltava_helpers import wait_until
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "group_worker.py"
@@ -83,15 +84,6 @@ class Worker:
             self.proc.wait(timeout=30)
 
 
-def wait_for(cond, timeout: float, what: str, describe=lambda: "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}: {describe()}")
-
-
 def partitioned(workers: list[Worker], sizes: list[int]) -> bool:
     """True when the workers' assignments are disjoint, cover 0..3, with these sizes."""
     assigned = [w.assignment() for w in workers]
@@ -112,26 +104,26 @@ def test_load_balancing_and_rebalancing_under_churn(gbroker, topic_name, tmp_pat
     a = Worker(tmp_path, "a", b, "lb", topic, strategy)
     w_b = Worker(tmp_path, "b", b, "lb", topic, strategy)
     try:
-        wait_for(lambda: partitioned([a, w_b], [2, 2]), 60, "two members with two partitions each", show([a, w_b]))
+        wait_until(lambda: partitioned([a, w_b], [2, 2]), 60, "two members with two partitions each", show([a, w_b]))
 
         c = Worker(tmp_path, "c", b, "lb", topic, strategy)
-        wait_for(lambda: partitioned([a, w_b, c], [2, 1, 1]), 60, "a third member to get a share", show([a, w_b, c]))
+        wait_until(lambda: partitioned([a, w_b, c], [2, 1, 1]), 60, "a third member to get a share", show([a, w_b, c]))
         produce(b, topic, 400, 400, 4)
 
         a.stop()  # clean close: LeaveGroup
         assert "CLOSED" in a.lines()
-        wait_for(lambda: partitioned([w_b, c], [2, 2]), 60, "partitions of the closed member to move", show([w_b, c]))
+        wait_until(lambda: partitioned([w_b, c], [2, 2]), 60, "partitions of the closed member to move", show([w_b, c]))
         produce(b, topic, 800, 400, 4)
 
         w_b.stop(kill=True)  # dies: only its session timeout tells the group
-        wait_for(lambda: partitioned([c], [4]), 60, "the dead member's partitions to move", show([c]))
+        wait_until(lambda: partitioned([c], [4]), 60, "the dead member's partitions to move", show([c]))
         produce(b, topic, 1200, 400, 4)
 
         everyone = lambda: [r for w in (a, w_b, c) for r in w.records()]  # noqa: E731
         # A killed member may have committed a record it could not report any more.
         missing = lambda: sorted(  # noqa: E731
             {f"v-{i}" for i in range(1600)} - {r[2] for r in everyone()}, key=lambda v: int(v[2:]))
-        wait_for(lambda: len({r[2] for r in everyone()}) >= 1598, 60, "all records to be consumed",
+        wait_until(lambda: len({r[2] for r in everyone()}) >= 1598, 60, "all records to be consumed",
                  lambda: f"{len(everyone())} reported; missing {missing()}; "
                          f"errors {[(w.name, line) for w in (a, w_b, c) for line in w.lines() if line.startswith('E ')]}")
         c.stop()
@@ -158,7 +150,7 @@ def test_each_group_receives_every_record(gbroker, topic_name, tmp_path):
     g2 = Worker(tmp_path, "g2", b, "broadcast-2", topic, "cooperative-sticky")
     try:
         for w in (g1, g2):
-            wait_for(lambda w=w: len(w.records()) >= 500, 60, f"{w.name} to read everything",
+            wait_until(lambda w=w: len(w.records()) >= 500, 60, f"{w.name} to read everything",
                      lambda w=w: len(w.records()))
     finally:
         g1.stop()

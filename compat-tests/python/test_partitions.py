@@ -14,12 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import kafka_wire as kw
 import netns_cluster
-from test_cluster import ContinuousProducer, wait_until
+from test_cluster import ContinuousProducer
+from vltava_helpers import wait_until
 from soak import check
 
 

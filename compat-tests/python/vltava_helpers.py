@@ -120,3 +120,20 @@ def expected_offset_for_time(got: list[Got], partition: int, ts: int) -> int | N
     """Earliest offset in `partition` whose timestamp >= ts (None if none)."""
     candidates = [g.offset for g in got if g.partition == partition and g.ts >= ts]
     return min(candidates) if candidates else None
+
+
+def wait_until(cond, timeout: float, what: str, describe=lambda: ""):
+    """Polls `cond` every 0.2 s until it returns something true (returned), for at most
+    `timeout` s; an exception counts as not yet (a broker that is just going away).
+    On timeout, fails naming `what`, the last value or exception and `describe()`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = cond()
+            if last:
+                return last
+        except Exception as e:  # metadata from a broker that is just going away
+            last = e
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}: {last} {describe()}")
