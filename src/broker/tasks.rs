@@ -88,7 +88,8 @@ pub async fn run(
         Some(reason) => log::error!("the controller stopped: {reason}; stopping the broker"),
         None => log::info!("shutting down"),
     }
-    controlled_shutdown(&broker).await;
+    // Kafka's controlled shutdown: clients fail over at once.
+    fence_self(&broker, "before shutdown").await;
     let _ = stop_tx.send(true);
     for s in servers {
         let _ = tokio::time::timeout(Duration::from_secs(10), s).await;
@@ -269,14 +270,9 @@ async fn heartbeats(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Kafka's controlled shutdown: fence this broker and move its leaderships away before
-/// stopping, so clients fail over at once.
-async fn controlled_shutdown(broker: &Broker) {
-    fence_self(broker, "before shutdown").await;
-}
-
 /// Proposes fencing this broker with new leaders for what it led (bounded; a lone
-/// broker skips it). `when` says why, for the log.
+/// broker skips it): Kafka's controlled shutdown, and what a broker whose log directory
+/// failed does. `when` says why, for the log.
 async fn fence_self(broker: &Broker, when: &str) {
     let state = broker.metadata.snapshot();
     if state.live_brokers().len() <= 1 {

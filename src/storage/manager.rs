@@ -153,6 +153,10 @@ impl LogManager {
         self.logs.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn read_offline(&self) -> RwLockReadGuard<'_, HashMap<TopicPartition, OfflineLog>> {
+        self.offline.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn write_logs(&self) -> RwLockWriteGuard<'_, HashMap<TopicPartition, Arc<PartitionLog>>> {
         self.logs.write().unwrap_or_else(|e| e.into_inner())
     }
@@ -172,19 +176,13 @@ impl LogManager {
 
     /// Partitions that failed to load at startup, sorted.
     pub fn offline_partitions(&self) -> Vec<TopicPartition> {
-        let offline = self.offline.read().unwrap_or_else(|e| e.into_inner());
-        let mut v: Vec<TopicPartition> = offline.keys().cloned().collect();
+        let mut v: Vec<TopicPartition> = self.read_offline().keys().cloned().collect();
         v.sort();
         v
     }
 
     pub fn is_offline(&self, tp: &TopicPartition) -> bool {
-        self.health.is_offline()
-            || self
-                .offline
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains_key(tp)
+        self.health.is_offline() || self.read_offline().contains_key(tp)
     }
 
     pub fn get(&self, tp: &TopicPartition) -> Option<Arc<PartitionLog>> {
@@ -202,12 +200,7 @@ impl LogManager {
             return Err(StorageError::InvalidTopic(tp.to_string()));
         }
         self.health.check()?;
-        if let Some(o) = self
-            .offline
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(tp)
-        {
+        if let Some(o) = self.read_offline().get(tp) {
             return Err(StorageError::PartitionOffline {
                 partition: tp.to_string(),
                 reason: o.reason.clone(),
@@ -333,43 +326,36 @@ impl LogManager {
             .unwrap_or_else(|e| e.into_inner());
         let mut recovery = Vec::new();
         let mut starts = Vec::new();
-        let mut hws = Vec::new();
         for log in self.all() {
             let tp = log.topic_partition().clone();
             recovery.push((tp.clone(), log.recovery_point()));
-            starts.push((tp.clone(), log.log_start_offset()));
-            hws.push((tp, log.checkpoint_high_watermark()));
+            starts.push((tp, log.log_start_offset()));
         }
-        for (tp, o) in self
-            .offline
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        for (tp, o) in self.read_offline().iter() {
             recovery.extend(o.recovery_point.map(|v| (tp.clone(), v)));
             starts.extend(o.log_start.map(|v| (tp.clone(), v)));
-            hws.extend(o.high_watermark.map(|v| (tp.clone(), v)));
         }
         recovery.sort();
         starts.sort();
-        hws.sort();
         checkpoint::write(&self.dir.join(RECOVERY_POINT_FILE), &recovery)?;
         checkpoint::write(&self.dir.join(LOG_START_FILE), &starts)?;
-        checkpoint::write(&self.dir.join(REPLICATION_OFFSET_FILE), &hws)
+        self.write_high_watermarks()
     }
 
     /// Writes only `replication-offset-checkpoint` (Kafka checkpoints high watermarks
     /// more often than recovery points: `replica.high.watermark.checkpoint.interval.ms`).
     pub fn checkpoint_high_watermarks(&self) -> Result<(), StorageError> {
         self.health.check()?;
-        self.health.note(self.checkpoint_high_watermarks_unnoted())
-    }
-
-    fn checkpoint_high_watermarks_unnoted(&self) -> Result<(), StorageError> {
         let _guard = self
             .checkpoint_lock
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        self.health.note(self.write_high_watermarks())
+    }
+
+    /// `replication-offset-checkpoint` for every log, offline ones included (the caller
+    /// holds the checkpoint lock).
+    fn write_high_watermarks(&self) -> Result<(), StorageError> {
         let mut hws: Vec<(TopicPartition, i64)> = self
             .all()
             .iter()
@@ -380,14 +366,11 @@ impl LogManager {
                 )
             })
             .collect();
-        for (tp, o) in self
-            .offline
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            hws.extend(o.high_watermark.map(|v| (tp.clone(), v)));
-        }
+        hws.extend(
+            self.read_offline()
+                .iter()
+                .filter_map(|(tp, o)| o.high_watermark.map(|v| (tp.clone(), v))),
+        );
         hws.sort();
         checkpoint::write(&self.dir.join(REPLICATION_OFFSET_FILE), &hws)
     }

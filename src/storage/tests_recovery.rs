@@ -17,6 +17,17 @@ fn seg_file(dir: &Path, base: i64, ext: &str) -> PathBuf {
     dir.join(format!("my-topic-0/{base:020}.{ext}"))
 }
 
+/// Every offset below `end` is found in the batch that holds it.
+fn assert_every_offset_readable(log: &super::PartitionLog, end: i64) {
+    for off in 0..end {
+        let h = headers(&log.read(off, 1, true, i64::MAX).unwrap())[0];
+        assert!(
+            h.base_offset <= off && off <= h.last_offset(),
+            "offset {off}"
+        );
+    }
+}
+
 fn small_segments() -> LogConfig {
     let b = simple(10, 0);
     LogConfig {
@@ -164,11 +175,7 @@ fn missing_or_corrupt_index_is_rebuilt() {
     fs::write(&idx, &bad).unwrap();
     let m = reopen(dir.path(), cfg);
     assert_eq!(fs::read(&idx).unwrap(), idx_before);
-    let log = m.get(&tp()).unwrap();
-    for off in 0..60 {
-        let h = headers(&log.read(off, 1, true, i64::MAX).unwrap())[0];
-        assert!(h.base_offset <= off && off <= h.last_offset());
-    }
+    assert_every_offset_readable(&m.get(&tp()).unwrap(), 60);
 }
 
 #[test]
@@ -314,10 +321,7 @@ fn segments_hold_one_descriptor_and_a_crash_loses_no_index_entry() {
     assert_eq!(fs::read(&active_index).unwrap().len(), in_memory * 8);
     let log = m.get(&tp()).unwrap();
     assert_eq!(log.log_end_offset(), 120);
-    for off in 0..120 {
-        let h = headers(&log.read(off, 1, true, i64::MAX).unwrap())[0];
-        assert!(h.base_offset <= off && off <= h.last_offset());
-    }
+    assert_every_offset_readable(&log, 120);
 }
 
 #[test]
