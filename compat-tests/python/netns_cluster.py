@@ -29,9 +29,8 @@ def unavailable() -> str | None:
     """Why namespaces cannot be used here, or None."""
     if os.geteuid() != 0:
         return "needs root for ip netns"
-    for tool in ("ip",):
-        if shutil.which(tool) is None:
-            return f"needs `{tool}`"
+    if shutil.which("ip") is None:
+        return "needs `ip` (iproute2)"
     probe = f"vltava-probe-{os.getpid()}"
     try:
         run("ip", "netns", "add", probe)
@@ -100,13 +99,6 @@ class NetnsCluster(Cluster):
         subprocess.run(cmd, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     # ---------------------------------------------------------------- brokers
-    @property
-    def bootstrap(self) -> str:
-        return ",".join(self.address(n) for n in (1, 2, 3))
-
-    def address(self, node: int) -> str:
-        return f"{self.ip[node]}:{CLIENT_PORT}"
-
     def client_address(self, node: int) -> tuple[str, int]:
         return self.ip[node], CLIENT_PORT
 

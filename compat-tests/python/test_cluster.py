@@ -51,7 +51,7 @@ def admin(c: Cluster) -> AdminClient:
 
 def partitions(c: Cluster, topic: str, alive: list[int]) -> dict[int, tuple[int, tuple[int, ...]]]:
     """{partition: (leader, isr)} as one of the live brokers reports it."""
-    a = AdminClient({"bootstrap.servers": ",".join(f"127.0.0.1:{c.client_ports[n]}" for n in alive)})
+    a = AdminClient({"bootstrap.servers": c.bootstrap_of(alive)})
     md = a.list_topics(topic, timeout=10).topics[topic]
     return {p.id: (p.leader, tuple(sorted(p.isrs))) for p in md.partitions.values()}
 
@@ -266,7 +266,7 @@ def test_min_insync_replicas_refuses_acks_all(cluster):
     r = kw.roundtrip(cluster.client_ports[leader], kw.produce_v7(topic, 0, batch, correlation_id=12))
     err, _ = kw.parse_produce_v7(r, correlation_id=12)[(topic, 0)]
     assert err == 19, f"expected NOT_ENOUGH_REPLICAS (19), got {err}"
-    c = Consumer({"bootstrap.servers": f"127.0.0.1:{cluster.client_ports[leader]}", "group.id": "mi",
+    c = Consumer({"bootstrap.servers": cluster.bootstrap_of([leader]), "group.id": "mi",
                   "enable.auto.commit": False})
     low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
     c.close()
@@ -311,7 +311,7 @@ def test_acks_all_to_many_partitions_waits_once(patient_cluster):
 
 
 def coordinator_of(c: Cluster, group: str, alive: list[int]) -> int:
-    a = AdminClient({"bootstrap.servers": ",".join(f"127.0.0.1:{c.client_ports[n]}" for n in alive)})
+    a = AdminClient({"bootstrap.servers": c.bootstrap_of(alive)})
     return a.describe_consumer_groups([group])[group].result(timeout=30).coordinator.id
 
 
@@ -338,7 +338,7 @@ def test_committed_offsets_survive_killing_the_coordinator(cluster):
         cluster.kill(coordinator)  # right after the last acknowledgement
         committer.close()
         survivors = [n for n in (1, 2, 3) if n != coordinator]
-        reader = Consumer({"bootstrap.servers": ",".join(f"127.0.0.1:{cluster.client_ports[n]}" for n in survivors),
+        reader = Consumer({"bootstrap.servers": cluster.bootstrap_of(survivors),
                            "group.id": group, "enable.auto.commit": False})
         try:
             got = wait_until(lambda: reader.committed([TopicPartition(topic, 0)], timeout=10)[0].offset,

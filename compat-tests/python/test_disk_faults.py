@@ -296,7 +296,7 @@ def test_a_full_disk_on_the_leader_moves_the_partition_and_loses_nothing(cluster
     assert acked == list(range(total)), "acknowledgements lost or out of order"
     log2 = cluster.log_path(2).read_text(errors="replace")
     assert "is offline" in log2 or "the controller stopped" in log2, cluster.tail(2)
-    survivors = ",".join(f"127.0.0.1:{cluster.client_ports[n]}" for n in (1, 3))
+    survivors = cluster.bootstrap_of([1, 3])
     md = AdminClient({"bootstrap.servers": survivors}).list_topics(topic, timeout=10)
     part = md.topics[topic].partitions[0]
     assert part.leader in (1, 3) and 2 not in part.isrs, (part.leader, part.isrs)

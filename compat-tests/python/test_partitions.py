@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import filecmp
 import shutil
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 import kafka_wire as kw
 import netns_cluster
-from test_cluster import ContinuousProducer
+from test_cluster import ContinuousProducer, partitions
 from vltava_helpers import wait_until
 from soak import check
 
@@ -43,18 +44,9 @@ def ns_cluster(request):
         shutil.rmtree(c.workdir, ignore_errors=True)
 
 
-def partitions(c, topic: str, nodes: list[int]) -> dict[int, tuple[int, tuple[int, ...]]]:
-    a = AdminClient({"bootstrap.servers": ",".join(c.address(n) for n in nodes)})
-    md = a.list_topics(topic, timeout=10).topics[topic]
-    return {p.id: (p.leader, tuple(sorted(p.isrs))) for p in md.partitions.values()}
-
-
 def raw_produce(c, node: int, topic: str, value: int, correlation_id: int, timeout_ms: int):
     """An acks=all produce sent straight to `node`: (error code, base offset)."""
-    host, port = c.address(node).split(":")
-    import socket
-
-    with socket.create_connection((host, int(port)), timeout=10) as s:
+    with socket.create_connection(c.client_address(node), timeout=10) as s:
         s.settimeout(timeout_ms / 1000 + 30)
         batch = bytes(kw.record_batch_v2([(b"raw", str(value).encode())], int(time.time() * 1000)))
         kw.send_frame(s, kw.produce_v7(topic, 0, batch, correlation_id=correlation_id, timeout_ms=timeout_ms))

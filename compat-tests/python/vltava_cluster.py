@@ -31,7 +31,11 @@ class Cluster:
 
     @property
     def bootstrap(self) -> str:
-        return ",".join(f"127.0.0.1:{p}" for p in self.client_ports.values())
+        return self.bootstrap_of([1, 2, 3])
+
+    def bootstrap_of(self, nodes: list[int]) -> str:
+        """bootstrap.servers naming only `nodes`."""
+        return ",".join("{}:{}".format(*self.client_address(n)) for n in nodes)
 
     def log_path(self, node: int) -> Path:
         return self.workdir / f"broker-{node}.log"
