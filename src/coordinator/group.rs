@@ -184,7 +184,7 @@ pub struct Group {
     /// Offsets written but not yet known to be replicated, in write order, each with the
     /// last log offset of its write; they count once the high watermark passes it
     /// ([`settle`](Self::settle)), as Kafka's coordinator reads at its last committed offset.
-    pub pending_offsets: VecDeque<(i64, Vec<super::PartitionOffset>)>,
+    pub pending_offsets: VecDeque<(i64, super::PartitionOffset)>,
     /// Where the group's latest record went (or why it could not be written): answers
     /// that reveal the group's state wait until it is committed.
     pub last_write: Option<Result<super::WriteMark, GroupError>>,
@@ -222,36 +222,26 @@ impl Group {
             if *last >= high_watermark {
                 break;
             }
-            let (_, offsets) = self.pending_offsets.pop_front().expect("front exists");
-            self.offsets.extend(offsets);
+            let (_, (tp, value)) = self.pending_offsets.pop_front().expect("front exists");
+            self.offsets.insert(tp, value);
         }
     }
 
     /// Whether the group has an offset for the partition, committed or pending.
     pub fn has_offset(&self, tp: &(String, i32)) -> bool {
-        self.offsets.contains_key(tp)
-            || self
-                .pending_offsets
-                .iter()
-                .any(|(_, os)| os.iter().any(|(k, _)| k == tp))
+        self.offsets.contains_key(tp) || self.pending_offsets.iter().any(|(_, (k, _))| k == tp)
     }
 
     /// Every partition the group has an offset for, committed or pending.
     pub fn offset_partitions(&self) -> HashSet<(String, i32)> {
-        let pending = self.pending_offsets.iter().flat_map(|(_, os)| os.iter());
-        self.offsets
-            .keys()
-            .chain(pending.map(|(k, _)| k))
-            .cloned()
-            .collect()
+        let pending = self.pending_offsets.iter().map(|(_, (k, _))| k);
+        self.offsets.keys().chain(pending).cloned().collect()
     }
 
     /// Drops the partition's offset, committed and pending (its tombstone was written).
     pub fn forget_offset(&mut self, tp: &(String, i32)) {
         self.offsets.remove(tp);
-        for (_, os) in self.pending_offsets.iter_mut() {
-            os.retain(|(k, _)| k != tp);
-        }
+        self.pending_offsets.retain(|(_, (k, _))| k != tp);
     }
 
     pub(super) fn transition(&mut self, state: GroupState, now: i64) {

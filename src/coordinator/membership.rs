@@ -420,6 +420,19 @@ impl Group {
         (rx, persist)
     }
 
+    /// The leader's assignment for `generation` could not be written: members forget it
+    /// and rejoin (Kafka's `resetAndPropagateAssignmentError` + `maybePrepareRebalance`;
+    /// the SyncGroup calls themselves are answered with the write's error).
+    pub(super) fn assignment_not_written(&mut self, generation: i32, now: i64) -> Persist {
+        if self.state != GroupState::Stable || self.generation != generation {
+            return Persist(false);
+        }
+        for m in self.members.values_mut() {
+            m.assignment = Bytes::new();
+        }
+        self.prepare_rebalance(now, 0)
+    }
+
     fn sync_result_for(&self, member_id: &str) -> SyncResult {
         SyncResult {
             error: None,

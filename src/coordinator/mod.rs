@@ -2,33 +2,37 @@
 //! offsets, made durable in the compacted internal topic `__consumer_offsets` with
 //! Apache Kafka's record schemas and rebuilt from it at startup (`replay`).
 //!
-//! The group logic (`group.rs`, `membership.rs`) is a deterministic state machine: time
-//! comes in as arguments and its only output besides responses is "persist this group",
-//! which this module turns into records through the `OffsetsLog` trait. It never touches
-//! sockets or Kafka message structs.
+//! The group logic (`group.rs`, `membership.rs`, `shard.rs`) is a deterministic state
+//! machine: time comes in as arguments, and each operation returns the records to write
+//! and the response to give ([`CoordinatorResult`]). It never touches sockets, the log or
+//! Kafka message structs. This module is the runtime around it: it appends the records
+//! through the `OffsetsLog` trait, applies them once written with the same function that
+//! replays a partition at load, and hands back the [`WriteMark`] the handlers wait on:
+//! they answer only once the mark is committed (replicated to the ISR), as Kafka's
+//! coordinator answers only once its records are.
 //!
 //! Groups are kept per `__consumer_offsets` partition, each behind its own lock, so the
 //! records of one partition are appended in the order its groups changed and no write
-//! holds up the groups of other partitions. Every write returns a [`WriteMark`]; the
-//! handlers answer only once the mark is committed (replicated to the ISR), as Kafka's
-//! coordinator answers only once its records are.
+//! holds up the groups of other partitions.
 
 mod group;
 mod membership;
 pub mod records;
+mod shard;
 mod subscription;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
 use tokio::sync::{Notify, oneshot};
 
 pub use group::{Group, GroupError, GroupState, JoinResult, SyncResult};
 pub use membership::{JoinParams, Persist, SyncParams};
-use records::{OffsetValue, RecordKey};
+use records::{CoordinatorRecord, OffsetValue};
+pub use shard::CoordinatorResult;
+use shard::{Applied, Shard};
 
 /// The internal topic holding offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -113,9 +117,6 @@ pub type Outcomes = (Vec<Result<(), GroupError>>, Option<WriteMark>);
 /// One offset commit (or fetch result) for a partition.
 pub type PartitionOffset = ((String, i32), OffsetValue);
 
-/// The groups of one `__consumer_offsets` partition.
-type Shard = HashMap<String, Group>;
-
 /// All groups of this broker.
 pub struct GroupCoordinator {
     config: GroupConfig,
@@ -133,7 +134,7 @@ impl GroupCoordinator {
     pub fn new(config: GroupConfig, log: Box<dyn OffsetsLog>) -> Self {
         GroupCoordinator {
             shards: (0..config.offsets_partitions.max(1))
-                .map(|_| Mutex::new(HashMap::new()))
+                .map(|_| Mutex::new(Shard::default()))
                 .collect(),
             config,
             loaded: Mutex::new(Default::default()),
@@ -147,14 +148,71 @@ impl GroupCoordinator {
     }
 
     /// The shard of a `__consumer_offsets` partition.
-    fn shard_at(&self, partition: i32) -> std::sync::MutexGuard<'_, Shard> {
+    fn shard_at(&self, partition: i32) -> MutexGuard<'_, Shard> {
         let i = (partition.max(0) as usize).min(self.shards.len() - 1);
         self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The shard holding a group.
-    fn shard(&self, group: &str) -> std::sync::MutexGuard<'_, Shard> {
+    fn shard(&self, group: &str) -> MutexGuard<'_, Shard> {
         self.shard_at(self.partition_of(group))
+    }
+
+    /// Appends a result's records to `partition` (under its shard's lock, so records are
+    /// written in the order the groups changed), applies them once written, and records
+    /// the outcome as the `last_write` of every group they name. Returns the response and
+    /// the write's outcome (`None`: there was nothing to write).
+    fn write<T>(
+        &self,
+        shard: &mut Shard,
+        partition: i32,
+        result: CoordinatorResult<T>,
+        now: i64,
+    ) -> (T, Option<Result<WriteMark, GroupError>>) {
+        let CoordinatorResult { records, response } = result;
+        if records.is_empty() {
+            self.timers_changed.notify_one();
+            return (response, None);
+        }
+        let encoded: Vec<_> = records.iter().map(CoordinatorRecord::encode).collect();
+        let written = self.log.append(partition, &encoded, now);
+        let mut groups: Vec<String> = records.iter().map(|r| r.group().to_string()).collect();
+        groups.sort();
+        groups.dedup();
+        match &written {
+            Ok(mark) => {
+                for r in records {
+                    shard.apply(r, Applied::Written(*mark), now);
+                }
+            }
+            Err(e) => log::error!(
+                "cannot write {} records of group {} to {OFFSETS_TOPIC}-{partition}: {e}",
+                encoded.len(),
+                groups.join(", ")
+            ),
+        }
+        for g in groups {
+            if let Some(g) = shard.get_mut(&g) {
+                g.last_write = Some(written.clone());
+            }
+        }
+        self.timers_changed.notify_one();
+        (response, Some(written))
+    }
+
+    /// [`write`](Self::write) for a request that fails as a whole when its write fails.
+    fn write_or_fail<T>(
+        &self,
+        shard: &mut Shard,
+        partition: i32,
+        result: CoordinatorResult<T>,
+        now: i64,
+    ) -> Result<(T, Option<WriteMark>), GroupError> {
+        match self.write(shard, partition, result, now) {
+            (response, None) => Ok((response, None)),
+            (response, Some(Ok(mark))) => Ok((response, Some(mark))),
+            (_, Some(Err(e))) => Err(e),
+        }
     }
 
     /// The group's latest write (`None`: none since it was loaded), for the handlers to
@@ -202,73 +260,26 @@ impl GroupCoordinator {
             .insert(partition);
     }
 
-    /// Writes the group's metadata record (a tombstone once the group is gone); the
-    /// outcome becomes the group's `last_write`.
-    fn persist_group(&self, group: &mut Group, now: i64) {
-        let key = records::encode_key(&RecordKey::Group {
-            group: group.id.clone(),
-        });
-        let value =
-            (group.state != GroupState::Dead).then(|| records::encode_group(&group.to_record()));
-        let written = self
-            .log
-            .append(self.partition_of(&group.id), &[(key, value)], now);
-        if let Err(e) = &written {
-            log::error!("cannot persist group {}: {e}", group.id);
-        }
-        group.last_write = Some(written);
-    }
-
-    /// Makes the group's replicated pending offsets count.
-    fn settle(&self, group: &mut Group) {
-        group.settle(self.log.high_watermark(self.partition_of(&group.id)));
-    }
-
-    fn after(&self, group: &mut Group, persist: Persist, now: i64) {
-        if persist.0 {
-            self.persist_group(group, now);
-        }
-        self.timers_changed.notify_one();
-    }
-
     /// JoinGroup. Waits (outside any lock) for the rebalance when needed.
     pub fn join(&self, group_id: &str, p: JoinParams, now: i64) -> oneshot::Receiver<JoinResult> {
-        let immediate = |e: GroupError| {
-            let (tx, rx) = oneshot::channel();
-            let _ = tx.send(JoinResult::error(&p.member_id, e));
-            rx
-        };
-        if group_id.is_empty() {
-            return immediate(GroupError::InvalidGroupId);
-        }
-        if p.session_timeout_ms < self.config.min_session_timeout_ms
-            || p.session_timeout_ms > self.config.max_session_timeout_ms
-        {
-            return immediate(GroupError::InvalidSessionTimeout);
-        }
-        let mut groups = self.shard(group_id);
-        if !groups.contains_key(group_id) {
-            if !p.member_id.is_empty() {
-                return immediate(GroupError::UnknownMemberId);
-            }
-            groups.insert(group_id.to_string(), Group::new(group_id, now));
-        }
-        let group = groups.get_mut(group_id).expect("inserted above");
-        let (rx, persist) = group.join(p, now);
-        self.after(group, persist, now);
-        rx
+        let partition = self.partition_of(group_id);
+        let mut shard = self.shard_at(partition);
+        let result = shard.join(&self.config, group_id, p, now);
+        self.write(&mut shard, partition, result, now).0
     }
 
-    /// SyncGroup.
+    /// SyncGroup. When the leader's assignment cannot be written, the group rebalances
+    /// (the callers are answered with the write's error through `last_write`).
     pub fn sync(&self, group_id: &str, p: SyncParams, now: i64) -> oneshot::Receiver<SyncResult> {
-        let mut groups = self.shard(group_id);
-        let Some(group) = groups.get_mut(group_id) else {
-            let (tx, rx) = oneshot::channel();
-            let _ = tx.send(SyncResult::error(GroupError::UnknownMemberId));
-            return rx;
-        };
-        let (rx, persist) = group.sync(p, now);
-        self.after(group, persist, now);
+        let partition = self.partition_of(group_id);
+        let generation = p.generation;
+        let mut shard = self.shard_at(partition);
+        let result = shard.sync(group_id, p, now);
+        let (rx, written) = self.write(&mut shard, partition, result, now);
+        if let Some(Err(_)) = written {
+            let rebalance = shard.assignment_not_written(group_id, generation, now);
+            let _ = self.write(&mut shard, partition, rebalance, now);
+        }
         rx
     }
 
@@ -281,10 +292,8 @@ impl GroupCoordinator {
         generation: i32,
         now: i64,
     ) -> Result<(), GroupError> {
-        let mut groups = self.shard(group_id);
-        let group = groups
-            .get_mut(group_id)
-            .ok_or(GroupError::UnknownMemberId)?;
+        let mut shard = self.shard(group_id);
+        let group = shard.get_mut(group_id).ok_or(GroupError::UnknownMemberId)?;
         group.heartbeat(member_id, instance_id, generation, now)
     }
 
@@ -295,23 +304,10 @@ impl GroupCoordinator {
         members: &[(String, Option<String>)],
         now: i64,
     ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
-        let mut groups = self.shard(group_id);
-        let group = groups
-            .get_mut(group_id)
-            .ok_or(GroupError::UnknownMemberId)?;
-        let mut results = Vec::with_capacity(members.len());
-        let mut persist = Persist(false);
-        for (member_id, instance_id) in members {
-            match group.leave(member_id, instance_id.as_deref(), now) {
-                Ok(p) => {
-                    persist.0 |= p.0;
-                    results.push(Ok(()));
-                }
-                Err(e) => results.push(Err(e)),
-            }
-        }
-        self.after(group, persist, now);
-        Ok(results)
+        let partition = self.partition_of(group_id);
+        let mut shard = self.shard_at(partition);
+        let result = shard.leave(group_id, members, now)?;
+        Ok(self.write(&mut shard, partition, result, now).0)
     }
 
     /// OffsetCommit. Offsets are written to `__consumer_offsets` before they count; the
@@ -325,65 +321,18 @@ impl GroupCoordinator {
         offsets: Vec<PartitionOffset>,
         now: i64,
     ) -> Result<Outcomes, GroupError> {
-        if group_id.is_empty() {
-            return Err(GroupError::InvalidGroupId);
-        }
-        let mut groups = self.shard(group_id);
-        if !groups.contains_key(group_id) {
-            if generation >= 0 || !member_id.is_empty() {
-                return Err(GroupError::IllegalGeneration);
-            }
-            groups.insert(group_id.to_string(), Group::new(group_id, now));
-        }
-        let group = groups.get_mut(group_id).expect("inserted above");
-        let standalone = generation < 0 && member_id.is_empty();
-        match group.state {
-            GroupState::Dead => return Err(GroupError::CoordinatorNotAvailable),
-            GroupState::Empty if standalone => {}
-            _ if standalone => return Err(GroupError::UnknownMemberId),
-            state => {
-                group.validate_member(member_id, instance_id, generation)?;
-                if state == GroupState::CompletingRebalance {
-                    return Err(GroupError::RebalanceInProgress);
-                }
-                if let Some(m) = group.members.get_mut(member_id) {
-                    m.session_deadline = now + m.session_timeout_ms as i64;
-                }
-            }
-        }
-        let max = self.config.offset_metadata_max_bytes;
-        let mut results = Vec::with_capacity(offsets.len());
-        let mut batch = Vec::new();
-        let mut accepted = Vec::new();
-        for ((topic, partition), value) in offsets {
-            if value.metadata.len() > max {
-                results.push(Err(GroupError::OffsetMetadataTooLarge));
-                continue;
-            }
-            results.push(Ok(()));
-            let key = RecordKey::Offset {
-                group: group_id.to_string(),
-                topic: topic.clone(),
-                partition,
-            };
-            batch.push((
-                records::encode_key(&key),
-                Some(records::encode_offset(&value)),
-            ));
-            accepted.push(((topic, partition), value));
-        }
-        if batch.is_empty() {
-            return Ok((results, None));
-        }
-        let written = self.log.append(self.partition_of(group_id), &batch, now);
-        group.last_write = Some(written.clone());
-        let mark = written.inspect_err(|e| {
-            log::error!("cannot persist offsets of group {group_id}: {e}");
-        })?;
-        group
-            .pending_offsets
-            .push_back((mark.last_offset, accepted));
-        Ok((results, Some(mark)))
+        let partition = self.partition_of(group_id);
+        let mut shard = self.shard_at(partition);
+        let result = shard.commit(
+            &self.config,
+            group_id,
+            member_id,
+            instance_id,
+            generation,
+            offsets,
+            now,
+        )?;
+        self.write_or_fail(&mut shard, partition, result, now)
     }
 
     /// OffsetFetch: the committed offsets of the partitions asked for (all when `None`).
@@ -392,41 +341,16 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: Option<&[(String, i32)]>,
     ) -> Result<Vec<(String, i32, Option<OffsetValue>)>, GroupError> {
-        let mut groups = self.shard(group_id);
-        let group = groups.get_mut(group_id).map(|g| {
-            self.settle(g);
-            &*g
-        });
-        if group.is_some_and(|g| g.state == GroupState::Dead) {
-            return Err(GroupError::CoordinatorNotAvailable);
-        }
-        Ok(match partitions {
-            Some(ps) => ps
-                .iter()
-                .map(|(t, p)| {
-                    let v = group.and_then(|g| g.offsets.get(&(t.clone(), *p)).cloned());
-                    (t.clone(), *p, v)
-                })
-                .collect(),
-            None => {
-                let mut all: Vec<_> = group
-                    .map(|g| {
-                        g.offsets
-                            .iter()
-                            .map(|((t, p), v)| (t.clone(), *p, Some(v.clone())))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                all.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-                all
-            }
-        })
+        let partition = self.partition_of(group_id);
+        let high_watermark = self.log.high_watermark(partition);
+        self.shard_at(partition)
+            .fetch_offsets(group_id, partitions, high_watermark)
     }
 
     /// DescribeGroups for one group; `None` if it does not exist.
     pub fn describe(&self, group_id: &str) -> Option<GroupSummary> {
-        let groups = self.shard(group_id);
-        let g = groups.get(group_id)?;
+        let shard = self.shard(group_id);
+        let g = shard.get(group_id)?;
         let protocol = g.protocol_name.clone().unwrap_or_default();
         let stable = g.state == GroupState::Stable;
         Some(GroupSummary {
@@ -464,10 +388,10 @@ impl GroupCoordinator {
     pub fn list(&self) -> Vec<(String, String, GroupState)> {
         let mut out = Vec::new();
         for shard in &self.shards {
-            let groups = shard.lock().unwrap_or_else(|p| p.into_inner());
+            let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
             out.extend(
-                groups
-                    .values()
+                shard
+                    .groups()
                     .filter(|g| g.state != GroupState::Dead)
                     .map(|g| {
                         (
@@ -485,37 +409,11 @@ impl GroupCoordinator {
     /// DeleteGroups for one group: only an empty group can be deleted. The answer waits
     /// for the returned mark.
     pub fn delete_group(&self, group_id: &str, now: i64) -> Result<WriteMark, GroupError> {
-        let mut groups = self.shard(group_id);
-        let group = groups
-            .get_mut(group_id)
-            .ok_or(GroupError::GroupIdNotFound)?;
-        match group.state {
-            GroupState::Empty => {}
-            GroupState::Dead => return Err(GroupError::GroupIdNotFound),
-            _ => return Err(GroupError::NonEmptyGroup),
-        }
-        // Pending offsets too: their records come before these tombstones.
-        let mut batch: Vec<(Bytes, Option<Bytes>)> = group
-            .offset_partitions()
-            .into_iter()
-            .map(|(t, p)| {
-                let key = RecordKey::Offset {
-                    group: group_id.to_string(),
-                    topic: t,
-                    partition: p,
-                };
-                (records::encode_key(&key), None)
-            })
-            .collect();
-        batch.push((
-            records::encode_key(&RecordKey::Group {
-                group: group_id.to_string(),
-            }),
-            None,
-        ));
-        let mark = self.log.append(self.partition_of(group_id), &batch, now)?;
-        groups.remove(group_id);
-        Ok(mark)
+        let partition = self.partition_of(group_id);
+        let mut shard = self.shard_at(partition);
+        let result = shard.delete_group(group_id)?;
+        let ((), mark) = self.write_or_fail(&mut shard, partition, result, now)?;
+        Ok(mark.expect("a deleted group writes at least its tombstone"))
     }
 
     /// OffsetDelete: removes offsets of topics the group is not subscribed to. The answer
@@ -526,66 +424,21 @@ impl GroupCoordinator {
         partitions: &[(String, i32)],
         now: i64,
     ) -> Result<Outcomes, GroupError> {
-        let mut groups = self.shard(group_id);
-        let group = groups
-            .get_mut(group_id)
-            .ok_or(GroupError::GroupIdNotFound)?;
-        if group.state == GroupState::Dead {
-            return Err(GroupError::GroupIdNotFound);
-        }
-        let subscribed = if group.state == GroupState::Empty {
-            Some(Default::default())
-        } else {
-            group.subscribed_topics()
-        };
-        let Some(subscribed) = subscribed else {
-            // Members whose subscriptions cannot be read: Kafka refuses the whole request.
-            return Err(GroupError::NonEmptyGroup);
-        };
-        let mut results = Vec::with_capacity(partitions.len());
-        let mut batch = Vec::new();
-        for (t, p) in partitions {
-            if subscribed.contains(t) {
-                results.push(Err(GroupError::GroupSubscribedToTopic));
-                continue;
-            }
-            results.push(Ok(()));
-            if group.has_offset(&(t.clone(), *p)) {
-                let key = RecordKey::Offset {
-                    group: group_id.to_string(),
-                    topic: t.clone(),
-                    partition: *p,
-                };
-                batch.push(((t.clone(), *p), records::encode_key(&key)));
-            }
-        }
-        if batch.is_empty() {
-            return Ok((results, None));
-        }
-        let recs: Vec<(Bytes, Option<Bytes>)> =
-            batch.iter().map(|(_, k)| (k.clone(), None)).collect();
-        let written = self.log.append(self.partition_of(group_id), &recs, now);
-        group.last_write = Some(written.clone());
-        let mark = written?;
-        for (tp, _) in batch {
-            group.forget_offset(&tp);
-        }
-        Ok((results, Some(mark)))
+        let partition = self.partition_of(group_id);
+        let mut shard = self.shard_at(partition);
+        let result = shard.delete_offsets(group_id, partitions)?;
+        self.write_or_fail(&mut shard, partition, result, now)
     }
 
     /// Runs every group's timers; returns the next time there is work.
     pub fn tick(&self, now: i64) -> Option<i64> {
         let mut next: Option<i64> = None;
-        for shard in &self.shards {
-            let mut groups = shard.lock().unwrap_or_else(|p| p.into_inner());
-            for group in groups.values_mut() {
-                let persist = group.tick(now);
-                if persist.0 {
-                    self.persist_group(group, now);
-                }
-                if let Some(d) = group.next_deadline() {
-                    next = Some(next.map_or(d, |n| n.min(d)));
-                }
+        for partition in 0..self.shards.len() as i32 {
+            let mut shard = self.shard_at(partition);
+            let result = shard.tick(now);
+            let (due, _) = self.write(&mut shard, partition, result, now);
+            if let Some(d) = due {
+                next = Some(next.map_or(d, |n| n.min(d)));
             }
         }
         next
@@ -594,110 +447,28 @@ impl GroupCoordinator {
     /// Expires offsets of empty groups older than `offsets.retention.minutes`, and
     /// drops empty groups left without offsets.
     pub fn expire_offsets(&self, now: i64) {
-        for shard in &self.shards {
-            let mut groups = shard.lock().unwrap_or_else(|p| p.into_inner());
-            self.expire_shard(&mut groups, now);
-        }
-    }
-
-    fn expire_shard(&self, groups: &mut Shard, now: i64) {
-        let retention = self.config.offsets_retention_ms;
-        let mut dead = Vec::new();
-        for group in groups.values_mut() {
-            if group.state != GroupState::Empty {
-                continue;
-            }
-            self.settle(group);
-            let base = group.state_timestamp;
-            let expired: Vec<(String, i32)> = group
-                .offsets
-                .iter()
-                .filter(|(_, v)| now - v.commit_timestamp.max(base) >= retention)
-                .map(|(k, _)| k.clone())
-                .collect();
-            if !expired.is_empty() {
-                let recs: Vec<(Bytes, Option<Bytes>)> = expired
-                    .iter()
-                    .map(|(t, p)| {
-                        let key = RecordKey::Offset {
-                            group: group.id.clone(),
-                            topic: t.clone(),
-                            partition: *p,
-                        };
-                        (records::encode_key(&key), None)
-                    })
-                    .collect();
-                match self.log.append(self.partition_of(&group.id), &recs, now) {
-                    Ok(_) => {
-                        for k in &expired {
-                            group.offsets.remove(k);
-                        }
-                        log::info!("expired {} offsets of group {}", expired.len(), group.id);
-                    }
-                    Err(e) => log::error!("cannot expire offsets of group {}: {e}", group.id),
+        for partition in 0..self.shards.len() as i32 {
+            let high_watermark = self.log.high_watermark(partition);
+            let mut shard = self.shard_at(partition);
+            let result = shard.expire(self.config.offsets_retention_ms, high_watermark, now);
+            if let (expired, Some(Ok(_))) = self.write(&mut shard, partition, result, now) {
+                for (group, n) in expired {
+                    log::info!("expired {n} offsets of group {group}");
                 }
             }
-            if group.offsets.is_empty()
-                && group.pending_offsets.is_empty()
-                && group.members.is_empty()
-            {
-                dead.push(group.id.clone());
-            }
-        }
-        for id in dead {
-            if let Some(mut g) = groups.remove(&id) {
-                g.state = GroupState::Dead;
-                self.persist_group(&mut g, now);
-            }
         }
     }
 
-    /// Applies one `__consumer_offsets` record during startup replay.
+    /// Applies one `__consumer_offsets` record read back while loading its partition.
     pub fn replay(
         &self,
         key: Bytes,
         value: Option<Bytes>,
         now: i64,
     ) -> Result<(), records::RecordError> {
-        let Some(key) = records::decode_key(key)? else {
-            return Ok(());
-        };
-        let group_id = match &key {
-            RecordKey::Offset { group, .. } | RecordKey::Group { group } => group.clone(),
-        };
-        let mut groups = self.shard(&group_id);
-        match key {
-            RecordKey::Offset {
-                group,
-                topic,
-                partition,
-            } => match value {
-                Some(v) => {
-                    let v = records::decode_offset(v)?;
-                    groups
-                        .entry(group.clone())
-                        .or_insert_with(|| Group::new(&group, now))
-                        .offsets
-                        .insert((topic, partition), v);
-                }
-                None => {
-                    if let Some(g) = groups.get_mut(&group) {
-                        g.offsets.remove(&(topic, partition));
-                    }
-                }
-            },
-            RecordKey::Group { group } => match value {
-                Some(v) => {
-                    let v = records::decode_group(v)?;
-                    groups
-                        .entry(group.clone())
-                        .or_insert_with(|| Group::new(&group, now))
-                        .restore(v, now);
-                }
-                None => {
-                    groups.remove(&group);
-                }
-            },
+        if let Some(record) = CoordinatorRecord::decode(key, value)? {
+            self.shard(record.group())
+                .apply(record, Applied::Replayed, now);
         }
         Ok(())
     }

@@ -284,6 +284,81 @@ pub fn decode_group(mut buf: Bytes) -> Result<GroupValue, RecordError> {
     })
 }
 
+/// One `__consumer_offsets` record, decoded: what a group operation asks to write, and
+/// what the coordinator applies once it is written or when it replays the partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoordinatorRecord {
+    /// A committed offset (`None`: its tombstone).
+    Offset {
+        group: String,
+        topic: String,
+        partition: i32,
+        value: Option<OffsetValue>,
+    },
+    /// A group's metadata (`None`: its tombstone).
+    Group {
+        group: String,
+        value: Option<GroupValue>,
+    },
+}
+
+impl CoordinatorRecord {
+    /// The group the record belongs to.
+    pub fn group(&self) -> &str {
+        match self {
+            CoordinatorRecord::Offset { group, .. } | CoordinatorRecord::Group { group, .. } => {
+                group
+            }
+        }
+    }
+
+    /// The record's key and value bytes (`None`: tombstone).
+    pub fn encode(&self) -> (Bytes, Option<Bytes>) {
+        match self {
+            CoordinatorRecord::Offset {
+                group,
+                topic,
+                partition,
+                value,
+            } => {
+                let key = RecordKey::Offset {
+                    group: group.clone(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                };
+                (encode_key(&key), value.as_ref().map(encode_offset))
+            }
+            CoordinatorRecord::Group { group, value } => {
+                let key = RecordKey::Group {
+                    group: group.clone(),
+                };
+                (encode_key(&key), value.as_ref().map(encode_group))
+            }
+        }
+    }
+
+    /// Decodes a record read from the log; `None` for keys this coordinator does not own.
+    pub fn decode(key: Bytes, value: Option<Bytes>) -> Result<Option<Self>, RecordError> {
+        Ok(match decode_key(key)? {
+            None => None,
+            Some(RecordKey::Offset {
+                group,
+                topic,
+                partition,
+            }) => Some(CoordinatorRecord::Offset {
+                group,
+                topic,
+                partition,
+                value: value.map(decode_offset).transpose()?,
+            }),
+            Some(RecordKey::Group { group }) => Some(CoordinatorRecord::Group {
+                group,
+                value: value.map(decode_group).transpose()?,
+            }),
+        })
+    }
+}
+
 /// The `__consumer_offsets` partition of a group: Java's `String.hashCode`, made
 /// non-negative as Kafka's `Utils.abs` does, modulo the partition count.
 pub fn partition_for(group: &str, partitions: i32) -> i32 {
@@ -341,6 +416,39 @@ mod tests {
         };
         assert_eq!(decode_group(encode_group(&g)).unwrap(), g);
         assert!(decode_group(Bytes::from_static(&[0, 3, 0])).is_err());
+    }
+
+    #[test]
+    fn coordinator_records_round_trip() {
+        let offset = OffsetValue {
+            offset: 7,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 5,
+        };
+        for r in [
+            CoordinatorRecord::Offset {
+                group: "g".into(),
+                topic: "t".into(),
+                partition: 1,
+                value: Some(offset),
+            },
+            CoordinatorRecord::Offset {
+                group: "g".into(),
+                topic: "t".into(),
+                partition: 1,
+                value: None,
+            },
+            CoordinatorRecord::Group {
+                group: "g".into(),
+                value: None,
+            },
+        ] {
+            let (k, v) = r.encode();
+            assert_eq!(CoordinatorRecord::decode(k, v).unwrap(), Some(r));
+        }
+        let share_key = Bytes::from_static(&[0, 9, 0, 1, b'g']);
+        assert_eq!(CoordinatorRecord::decode(share_key, None).unwrap(), None);
     }
 
     #[test]

@@ -9,10 +9,14 @@ use tokio::sync::oneshot;
 use super::records::{self, OffsetValue, RecordKey};
 use super::*;
 
-/// Records appended by the coordinator, kept in memory, and the high watermark the test
-/// sets (`None`: every record is replicated).
+/// Records appended by the coordinator, kept in memory, the high watermark the test sets
+/// (`None`: every record is replicated), and the error the test makes appends fail with.
 #[derive(Clone, Default)]
-struct MemLog(Arc<Mutex<Vec<Written>>>, Arc<Mutex<Option<i64>>>);
+struct MemLog(
+    Arc<Mutex<Vec<Written>>>,
+    Arc<Mutex<Option<i64>>>,
+    Arc<Mutex<Option<GroupError>>>,
+);
 
 /// (partition, key, value)
 type Written = (i32, Bytes, Option<Bytes>);
@@ -24,6 +28,9 @@ impl OffsetsLog for MemLog {
         recs: &[(Bytes, Option<Bytes>)],
         _now: i64,
     ) -> Result<WriteMark, GroupError> {
+        if let Some(e) = self.2.lock().unwrap().clone() {
+            return Err(e);
+        }
         let mut v = self.0.lock().unwrap();
         for (k, val) in recs {
             v.push((partition, k.clone(), val.clone()));
@@ -580,4 +587,98 @@ fn deleting_a_group_tombstones_its_pending_offsets() {
             )
     });
     assert!(tombstoned, "the pending offset would come back on replay");
+}
+
+#[test]
+fn an_assignment_that_cannot_be_written_makes_the_group_rebalance() {
+    let (c, log) = coordinator(0);
+    let (a, mut ra) = join_new(&c, "g", 0);
+    assert_eq!(ready(&mut ra).unwrap().generation_id, 1);
+    *log.2.lock().unwrap() = Some(GroupError::CoordinatorNotAvailable);
+    let mut s = sync(
+        &c,
+        "g",
+        &a,
+        1,
+        vec![(a.clone(), Bytes::from_static(b"A"))],
+        1,
+    );
+    ready(&mut s).unwrap();
+    assert_eq!(
+        c.last_write("g"),
+        Some(Err(GroupError::CoordinatorNotAvailable)),
+        "the SyncGroup handler answers with the write's error"
+    );
+    let d = c.describe("g").unwrap();
+    assert_eq!(d.state, GroupState::PreparingRebalance);
+    assert!(d.members.iter().all(|m| m.assignment.is_empty()));
+    assert_eq!(
+        c.heartbeat("g", &a, None, 1, 2),
+        Err(GroupError::RebalanceInProgress),
+        "members are told to rejoin"
+    );
+    // Once writes work again the member rejoins into a new generation.
+    *log.2.lock().unwrap() = None;
+    let mut rj = c.join("g", params(&a, None, &["range"]), 3);
+    assert_eq!(ready(&mut rj).unwrap().generation_id, 2);
+    let mut s = sync(
+        &c,
+        "g",
+        &a,
+        2,
+        vec![(a.clone(), Bytes::from_static(b"A"))],
+        4,
+    );
+    assert_eq!(&ready(&mut s).unwrap().assignment[..], b"A");
+    assert!(matches!(c.last_write("g"), Some(Ok(_))));
+}
+
+#[test]
+fn replaying_the_log_rebuilds_what_the_writes_left() {
+    let (c, log) = coordinator(0);
+    let at = |o: i64, now: i64| OffsetValue {
+        commit_timestamp: now,
+        ..offset(o)
+    };
+    let commit = |g: &str, tp: (&str, i32), o: i64, now: i64| {
+        c.commit(
+            g,
+            "",
+            None,
+            -1,
+            vec![((tp.0.into(), tp.1), at(o, now))],
+            now,
+        )
+        .unwrap();
+    };
+    commit("a", ("t", 0), 1, 0);
+    commit("a", ("t", 1), 2, 0);
+    commit("a", ("u", 0), 3, 0);
+    commit("b", ("t", 0), 4, 0);
+    commit("c", ("t", 0), 5, 0);
+    let retention = c.config().offsets_retention_ms;
+    commit("a", ("t", 0), 6, retention);
+    c.delete_offsets("a", &[("u".into(), 0)], retention)
+        .unwrap();
+    c.delete_group("b", retention).unwrap();
+    // Expires a's (t, 1) and all of c (so c itself goes).
+    c.expire_offsets(retention + 1);
+    let live: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|g| c.fetch_offsets(g, None).unwrap())
+        .collect();
+    assert_eq!(live[0], vec![("t".to_string(), 0, Some(at(6, retention)))]);
+    assert!(live[1].is_empty() && live[2].is_empty());
+    let (c2, _) = coordinator(0);
+    for (_, k, v) in log.0.lock().unwrap().iter() {
+        c2.replay(k.clone(), v.clone(), retention + 2).unwrap();
+    }
+    for (g, want) in ["a", "b", "c"].iter().zip(&live) {
+        assert_eq!(&c2.fetch_offsets(g, None).unwrap(), want, "group {g}");
+        assert_eq!(
+            c2.describe(g).is_some(),
+            c.describe(g).is_some(),
+            "group {g}"
+        );
+    }
 }
