@@ -351,6 +351,32 @@ def test_committed_offsets_survive_killing_the_coordinator(cluster):
                    60, f"broker {coordinator} back in every ISR", cluster.tails)
 
 
+def test_delete_records_waits_for_every_replica(cluster):
+    """DeleteRecords answers once every live replica has moved its log start (the low
+    watermark): after a kill -9 of the leader, the new leader starts there too."""
+    topic = "purged"
+    create_topic(cluster, topic, 1)
+    p = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    for i in range(100):
+        p.produce(topic, value=b"%d" % i, partition=0)
+    assert p.flush(30) == 0
+    a = admin(cluster)
+    tp = TopicPartition(topic, 0, 40)
+    low = a.delete_records([tp], request_timeout=30, operation_timeout=30)[tp].result(timeout=60)
+    assert low.low_watermark == 40
+    alive = [1, 2, 3]
+    leader = partitions(cluster, topic, alive)[0][0]
+    cluster.kill(leader)
+    survivors = [n for n in alive if n != leader]
+    wait_until(lambda: partitions(cluster, topic, survivors)[0][0] in survivors, 60,
+               "a new leader", cluster.tails)
+    c = Consumer({"bootstrap.servers": cluster.bootstrap_of(survivors), "group.id": "wm"})
+    try:
+        assert c.get_watermark_offsets(TopicPartition(topic, 0), timeout=30) == (40, 100)
+    finally:
+        c.close()
+
+
 @pytest.fixture
 def unfenced_cluster(request):
     """A cluster that fences no broker within a test: a broker killed and restarted keeps

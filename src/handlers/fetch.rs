@@ -84,6 +84,7 @@ pub async fn handle(
                         fetch_offset: p.fetch_offset,
                         max_bytes: p.partition_max_bytes.max(0) as usize,
                         current_leader_epoch: p.current_leader_epoch,
+                        log_start_offset: p.log_start_offset,
                     });
                     Ok(())
                 }

@@ -8,6 +8,7 @@ mod api_versions;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
+mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
@@ -76,6 +77,7 @@ pub const APIS: &[Api] = &[
     api(ApiKey::ApiVersions, 0, 4),
     api(ApiKey::CreateTopics, 2, 7),
     api(ApiKey::DeleteTopics, 1, 6),
+    api(ApiKey::DeleteRecords, 0, 2),
     api(ApiKey::InitProducerId, 0, 5),
     api(ApiKey::DescribeConfigs, 1, 4),
     api(ApiKey::CreatePartitions, 0, 3),
@@ -260,6 +262,7 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Outcome {
         ApiKey::ListGroups => serve!(broker, req, ListGroupsRequest, list_groups::handle),
         ApiKey::DeleteGroups => serve!(broker, req, DeleteGroupsRequest, delete_groups::handle),
         ApiKey::OffsetDelete => serve!(broker, req, OffsetDeleteRequest, offset_delete::handle),
+        ApiKey::DeleteRecords => serve!(broker, req, DeleteRecordsRequest, delete_records::handle),
         ApiKey::DescribeTopicPartitions => serve!(
             broker,
             req,

@@ -12,6 +12,8 @@ pub struct FollowerState {
     pub leo: i64,
     /// When the follower last fetched up to the leader's log end offset.
     pub last_caught_up_ms: i64,
+    /// The follower's log start offset, as its last fetch reported it (-1: unknown).
+    pub log_start: i64,
 }
 
 /// The leader's view of one partition's replicas.
@@ -50,6 +52,7 @@ impl LeaderState {
                         leo: -1,
                         // Followers in the ISR get a full lag window before a shrink.
                         last_caught_up_ms: if isr.contains(r) { now } else { -1 },
+                        log_start: -1,
                     },
                 )
             })
@@ -93,6 +96,24 @@ impl LeaderState {
             .min()
             .unwrap_or(leader_leo)
             .max(0)
+    }
+
+    /// Records the log start offset a follower's fetch reported.
+    pub fn note_log_start(&mut self, replica: i32, log_start: i64) {
+        if let Some(f) = self.followers.get_mut(&replica) {
+            f.log_start = log_start;
+        }
+    }
+
+    /// The low watermark (Kafka's `lowWatermarkIfLeader`): the smallest log start offset
+    /// among this leader and the followers on live brokers; DeleteRecords is done once it
+    /// reaches the requested offset. A follower that has not reported yet counts as -1.
+    pub fn low_watermark(&self, leader_log_start: i64, alive: impl Fn(i32) -> bool) -> i64 {
+        self.followers
+            .iter()
+            .filter(|(id, _)| alive(**id))
+            .map(|(_, f)| f.log_start)
+            .fold(leader_log_start, i64::min)
     }
 
     /// Records a follower fetch at `fetch_offset`. Returns a proposed ISR when the
@@ -216,5 +237,25 @@ mod tests {
         let mut l = LeaderState::new(1, 4, vec![1, 2], vec![1], 500, 0);
         assert_eq!(l.on_follower_fetch(2, 400, 500, 0, 1), None);
         assert_eq!(l.on_follower_fetch(2, 500, 500, 500, 2), Some(vec![1, 2]));
+    }
+
+    #[test]
+    fn the_low_watermark_is_the_smallest_live_log_start() {
+        let mut l = leader();
+        assert_eq!(l.low_watermark(5, |_| true), -1, "followers not heard from");
+        l.note_log_start(2, 5);
+        l.note_log_start(3, 2);
+        assert_eq!(l.low_watermark(5, |_| true), 2);
+        assert_eq!(
+            l.low_watermark(5, |id| id != 3),
+            5,
+            "a dead broker does not count"
+        );
+        l.note_log_start(3, 7);
+        assert_eq!(
+            l.low_watermark(5, |_| true),
+            5,
+            "the leader's own log start too"
+        );
     }
 }

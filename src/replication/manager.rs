@@ -77,6 +77,8 @@ pub struct Replica {
     /// The leader epoch of every role change (-1: removed), for waiters that must stop
     /// when this broker stops leading (acks=all, see `append`).
     pub leadership: tokio::sync::watch::Sender<i32>,
+    /// Woken when a follower reports a new log start offset (DeleteRecords waits on it).
+    pub followers_moved: tokio::sync::Notify,
 }
 
 /// Why a request cannot be served here.
@@ -94,7 +96,7 @@ pub enum ReplicaError {
 pub struct ReplicaManager {
     node_id: i32,
     logs: Arc<LogManager>,
-    metadata: Arc<Metadata>,
+    pub(super) metadata: Arc<Metadata>,
     replicas: RwLock<HashMap<TopicPartition, Arc<Replica>>>,
     fetcher: Fetcher,
     /// `replica.lag.time.max.ms`
@@ -170,7 +172,7 @@ impl ReplicaManager {
         let r = self.hosted(topic, partition)?;
         let proposal = {
             let mut role = r.role.lock().unwrap_or_else(|p| p.into_inner());
-            self.follower_fetched(&r, role.leader_mut()?, replica_id, fetch_offset, now)?
+            self.follower_fetched(&r, role.leader_mut()?, replica_id, fetch_offset, -1, now)?
         };
         if let Some(isr) = proposal {
             self.propose_isr(topic, partition, isr);
@@ -179,13 +181,15 @@ impl ReplicaManager {
     }
 
     /// [`on_follower_fetch`](Self::on_follower_fetch) under the role lock the caller
-    /// holds: returns the ISR to propose (after the lock is released), if any.
+    /// holds, with the follower's log start offset (-1: not reported): returns the ISR to
+    /// propose (after the lock is released), if any.
     pub(super) fn follower_fetched(
         &self,
         r: &Replica,
         l: &mut LeaderState,
         replica_id: i32,
         fetch_offset: i64,
+        log_start: i64,
         now: i64,
     ) -> Result<Option<Vec<i32>>, ReplicaError> {
         if !l.replicas.contains(&replica_id) {
@@ -197,6 +201,14 @@ impl ReplicaManager {
         let leo = r.log.log_end_offset();
         let hw = r.log.high_watermark();
         let proposal = l.on_follower_fetch(replica_id, fetch_offset, leo, hw, now);
+        if log_start >= 0
+            && l.followers
+                .get(&replica_id)
+                .is_some_and(|f| f.log_start != log_start)
+        {
+            l.note_log_start(replica_id, log_start);
+            r.followers_moved.notify_waiters();
+        }
         r.log.set_high_watermark(l.high_watermark(leo));
         Ok(proposal)
     }
@@ -332,6 +344,7 @@ impl ReplicaManager {
                             leader_epoch: -1,
                         }),
                         leadership: tokio::sync::watch::Sender::new(-1),
+                        followers_moved: tokio::sync::Notify::new(),
                     });
                     self.replicas
                         .write()

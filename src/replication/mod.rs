@@ -7,6 +7,7 @@
 //! `protocol::interbroker` and to clients through the handlers.
 
 pub mod append;
+pub mod delete;
 pub mod fetcher;
 pub mod leader;
 pub mod manager;

@@ -36,6 +36,8 @@ pub struct FetchTarget {
     pub max_bytes: usize,
     /// The leader epoch the fetcher knows (-1: unchecked).
     pub current_leader_epoch: i32,
+    /// The fetching follower's log start offset (-1: not sent, as from consumers).
+    pub log_start_offset: i64,
 }
 
 /// How a fetcher's leader epoch differs from this leader's.
@@ -145,7 +147,7 @@ impl ReplicaManager {
             check_leader_epoch(t.current_leader_epoch, l.leader_epoch).map_err(Refused::Epoch)?;
             match follower {
                 Some(id) => self
-                    .follower_fetched(&r, l, id, t.fetch_offset, now)
+                    .follower_fetched(&r, l, id, t.fetch_offset, t.log_start_offset, now)
                     .map_err(Refused::Replica)?,
                 None => None,
             }

@@ -16,6 +16,7 @@ fn target(offset: i64, epoch: i32) -> FetchTarget {
         fetch_offset: offset,
         max_bytes: 1 << 20,
         current_leader_epoch: epoch,
+        log_start_offset: -1,
     }
 }
 

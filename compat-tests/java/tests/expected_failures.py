@@ -15,7 +15,6 @@ VLTAVA_EXPECTED_FAILURES: dict[str, tuple[str, str]] = {
         "IncrementalAlterConfigs (API 44)", "The INCREMENTAL_ALTER_CONFIGS API is not supported"),
     "configs-alter-broker-default": (
         "IncrementalAlterConfigs (API 44)", "The INCREMENTAL_ALTER_CONFIGS API is not supported"),
-    "delete-records": ("DeleteRecords (API 21)", "does not support DELETE_RECORDS"),
     "leader-election": ("ElectLeaders (API 43)", "does not support ELECT_LEADERS"),
     "leader-election-three-brokers": ("ElectLeaders (API 43)", "does not support ELECT_LEADERS"),
     "log-dirs": ("DescribeLogDirs (API 35)", "does not support DESCRIBE_LOG_DIRS"),
