@@ -32,7 +32,7 @@ pub use group::{Group, GroupError, GroupState, JoinResult, SyncResult};
 pub use membership::{JoinParams, Persist, SyncParams};
 use records::{CoordinatorRecord, OffsetValue};
 pub use shard::CoordinatorResult;
-use shard::{Applied, Shard};
+use shard::{Applied, Committer, Shard};
 
 /// The internal topic holding offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -323,15 +323,12 @@ impl GroupCoordinator {
     ) -> Result<Outcomes, GroupError> {
         let partition = self.partition_of(group_id);
         let mut shard = self.shard_at(partition);
-        let result = shard.commit(
-            &self.config,
-            group_id,
+        let committer = Committer {
             member_id,
             instance_id,
             generation,
-            offsets,
-            now,
-        )?;
+        };
+        let result = shard.commit(&self.config, group_id, committer, offsets, now)?;
         self.write_or_fail(&mut shard, partition, result, now)
     }
 

@@ -35,6 +35,15 @@ impl<T> CoordinatorResult<T> {
     }
 }
 
+/// Who commits offsets: a member of the group at a generation, or a standalone consumer
+/// (empty member id, generation -1).
+#[derive(Debug, Clone, Copy)]
+pub struct Committer<'a> {
+    pub member_id: &'a str,
+    pub instance_id: Option<&'a str>,
+    pub generation: i32,
+}
+
 /// How a record reaches [`Shard::apply`].
 #[derive(Debug, Clone, Copy)]
 pub enum Applied {
@@ -180,17 +189,19 @@ impl Shard {
     }
 
     /// OffsetCommit: one record per accepted offset; they count once committed.
-    #[allow(clippy::too_many_arguments)]
     pub fn commit(
         &mut self,
         config: &GroupConfig,
         group_id: &str,
-        member_id: &str,
-        instance_id: Option<&str>,
-        generation: i32,
+        committer: Committer<'_>,
         offsets: Vec<PartitionOffset>,
         now: i64,
     ) -> Result<CoordinatorResult<Vec<Result<(), GroupError>>>, GroupError> {
+        let Committer {
+            member_id,
+            instance_id,
+            generation,
+        } = committer;
         if group_id.is_empty() {
             return Err(GroupError::InvalidGroupId);
         }

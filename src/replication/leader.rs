@@ -98,10 +98,14 @@ impl LeaderState {
             .max(0)
     }
 
-    /// Records the log start offset a follower's fetch reported.
-    pub fn note_log_start(&mut self, replica: i32, log_start: i64) {
-        if let Some(f) = self.followers.get_mut(&replica) {
-            f.log_start = log_start;
+    /// Records the log start offset a follower's fetch reported; whether it changed.
+    pub fn note_log_start(&mut self, replica: i32, log_start: i64) -> bool {
+        match self.followers.get_mut(&replica) {
+            Some(f) if f.log_start != log_start => {
+                f.log_start = log_start;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -243,7 +247,8 @@ mod tests {
     fn the_low_watermark_is_the_smallest_live_log_start() {
         let mut l = leader();
         assert_eq!(l.low_watermark(5, |_| true), -1, "followers not heard from");
-        l.note_log_start(2, 5);
+        assert!(l.note_log_start(2, 5));
+        assert!(!l.note_log_start(2, 5), "unchanged");
         l.note_log_start(3, 2);
         assert_eq!(l.low_watermark(5, |_| true), 2);
         assert_eq!(
@@ -251,7 +256,7 @@ mod tests {
             5,
             "a dead broker does not count"
         );
-        l.note_log_start(3, 7);
+        assert!(l.note_log_start(3, 7));
         assert_eq!(
             l.low_watermark(5, |_| true),
             5,

@@ -201,12 +201,7 @@ impl ReplicaManager {
         let leo = r.log.log_end_offset();
         let hw = r.log.high_watermark();
         let proposal = l.on_follower_fetch(replica_id, fetch_offset, leo, hw, now);
-        if log_start >= 0
-            && l.followers
-                .get(&replica_id)
-                .is_some_and(|f| f.log_start != log_start)
-        {
-            l.note_log_start(replica_id, log_start);
+        if log_start >= 0 && l.note_log_start(replica_id, log_start) {
             r.followers_moved.notify_waiters();
         }
         r.log.set_high_watermark(l.high_watermark(leo));
