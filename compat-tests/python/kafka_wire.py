@@ -255,6 +255,23 @@ def parse_create_topics_v4(r: Reader, correlation_id: int = 21) -> dict[str, tup
     return out
 
 
+def incremental_alter_configs_v0(resources: list[tuple[int, str, list[tuple[str, int, str | None]]]],
+                                 correlation_id: int = 41, validate_only: bool = False) -> bytes:
+    """resources: (resource type, name, [(key, operation 0-3, value)])"""
+    items = [i8(t) + string(name) + array([string(k) + i8(o) + string(v) for k, o, v in configs])
+             for t, name, configs in resources]
+    return header(44, 0, correlation_id) + array(items) + i8(1 if validate_only else 0)
+
+
+def parse_incremental_alter_configs_v0(r: Reader, correlation_id: int = 41) -> list[tuple[int, str | None, int, str]]:
+    """[(error_code, error_message, resource type, resource name)]"""
+    assert r.i32() == correlation_id
+    r.i32()  # throttle
+    out = [(r.i16(), r.string(), r.i8(), r.string()) for _ in range(r.i32())]
+    assert r.done(), "trailing bytes in IncrementalAlterConfigs v0 response"
+    return out
+
+
 def metadata_v4(topics: list[str] | None, correlation_id: int = 31) -> bytes:
     t = i32(-1) if topics is None else array([string(x) for x in topics])
     return header(3, 4, correlation_id) + t + i8(0)  # allow_auto_topic_creation=false

@@ -377,6 +377,31 @@ def test_delete_records_waits_for_every_replica(cluster):
         c.close()
 
 
+def test_config_changes_reach_every_broker(cluster):
+    """A topic config altered through one broker and a cluster-default broker config set
+    through another are what a third broker reports: they live in the quorum's metadata."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    topic = "configured"
+    create_topic(cluster, topic, 1)
+    through = AdminClient({"bootstrap.servers": cluster.bootstrap_of([2])})
+    r = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+        ConfigEntry("retention.ms", "60000", incremental_operation=AlterConfigOpType.SET)])
+    through.incremental_alter_configs([r])[r].result(timeout=30)
+    reply = kw.roundtrip(cluster.client_ports[1], kw.incremental_alter_configs_v0(
+        [(4, "", [("log.retention.bytes", 0, "123456789")])]))
+    assert kw.parse_incremental_alter_configs_v0(reply) == [(0, None, 4, "")]
+    reader = AdminClient({"bootstrap.servers": cluster.bootstrap_of([3])})
+
+    def described():
+        d = ConfigResource(ConfigResource.Type.TOPIC, topic)
+        got = reader.describe_configs([d])[d].result(timeout=30)
+        return got["retention.ms"].value, got["retention.bytes"].value
+
+    wait_until(lambda: described() == ("60000", "123456789"), 30, "broker 3 reports both changes",
+               cluster.tails)
+
+
 @pytest.fixture
 def unfenced_cluster(request):
     """A cluster that fences no broker within a test: a broker killed and restarted keeps

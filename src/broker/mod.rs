@@ -5,6 +5,7 @@
 //! Speaks domain types only; handlers translate Kafka messages to these calls and the
 //! errors back to Kafka codes through `handlers::errors`.
 
+mod configs;
 mod offsets_topic;
 mod startup;
 mod tasks;
@@ -55,7 +56,11 @@ pub enum StartupError {
 
 /// Shared broker state; one per process, behind an `Arc`.
 pub struct Broker {
+    /// The static config (file and `--override`s), as the broker started.
     pub config: BrokerConfig,
+    /// The static config with the dynamic broker configs in force on top
+    /// ([`effective_config`](Self::effective_config)), replaced when they change.
+    effective: std::sync::RwLock<Arc<BrokerConfig>>,
     /// Cluster metadata, agreed by the controller quorum.
     pub metadata: Arc<Metadata>,
     pub logs: Arc<LogManager>,
@@ -81,6 +86,15 @@ pub struct Broker {
 pub const FILES_PER_PARTITION: usize = 2;
 
 impl Broker {
+    /// The config in force: the static one with the dynamic broker configs on top; what
+    /// topic logs, CreateTopics and DescribeConfigs resolve defaults from.
+    pub fn effective_config(&self) -> Arc<BrokerConfig> {
+        self.effective
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// This broker's node id.
     pub fn node_id(&self) -> i32 {
         self.config.node_id

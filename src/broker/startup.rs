@@ -87,6 +87,7 @@ pub(super) async fn open(
     );
     let open_file_limit = raise_open_file_limit();
     let broker = Arc::new(Broker {
+        effective: std::sync::RwLock::new(Arc::new(config.clone())),
         config,
         metadata,
         logs,
@@ -151,19 +152,22 @@ impl Broker {
     /// the `__consumer_offsets` partitions whose leadership changed.
     pub(super) fn reconcile(&self) {
         let state = self.metadata.snapshot();
+        let broker_config = self.follow_dynamic_configs(&state);
         let configs = |topic: &str| {
             let overrides = state
                 .topics
                 .get(topic)
                 .map(|t| t.configs.clone())
                 .unwrap_or_default();
-            crate::config::topic::log_config(&self.config, &overrides)
+            crate::config::topic::log_config(&broker_config, &overrides)
         };
         // Creates, deletes and truncates logs, writes epoch checkpoints, replays groups.
         crate::storage::blocking(|| {
             self.replicas.reconcile(&state, &configs, now_ms());
             offsets_topic::follow_leadership(self);
         });
+        // Altered topic configs reach the logs that exist already.
+        self.logs.apply_configs(&configs);
     }
 }
 

@@ -40,6 +40,9 @@ pub enum TopicError {
     InvalidRequest(String),
     #[error("This server does not host this topic-partition.")]
     UnknownTopic,
+    /// An unknown topic named in a config change (Kafka's message names it).
+    #[error("The topic '{0}' does not exist.")]
+    NoSuchTopic(String),
     #[error("Topic deletion is disabled.")]
     DeletionDisabled,
     #[error(transparent)]

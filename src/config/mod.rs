@@ -5,8 +5,10 @@
 //! unknown. A bad value is a startup error that names the key. This module never touches
 //! the network or the disk beyond reading the properties file.
 
+pub mod alter;
 mod connections;
 pub mod docs;
+pub mod dynamic;
 mod keys;
 mod listener;
 pub mod topic;
@@ -101,6 +103,8 @@ pub struct BrokerConfig {
     pub offsets_topic_segment_bytes: i64,
     /// Every key that was set, with its value (for DescribeConfigs' STATIC_BROKER_CONFIG).
     pub explicit: BTreeMap<String, String>,
+    /// Dynamic configs in force on top of `explicit` (see [`dynamic::effective`]).
+    pub dynamic: dynamic::DynamicLayers,
     /// Keys that were accepted but have no effect, reported once at startup.
     pub ignored: Vec<String>,
     /// Keys Kafka does not know either.
@@ -387,6 +391,7 @@ impl BrokerConfig {
             offsets_retention_check_interval_ms,
             offsets_topic_segment_bytes,
             explicit: props,
+            dynamic: dynamic::DynamicLayers::default(),
             ignored,
             unknown,
         })

@@ -195,6 +195,19 @@ pub fn lookup(name: &str) -> Option<&'static TopicConfigDef> {
     TOPIC_CONFIGS.iter().find(|d| d.name == name)
 }
 
+/// The topic config schema, as config changes see it.
+pub struct TopicSchema;
+
+impl super::alter::ConfigSchema for TopicSchema {
+    fn is_list(&self, key: &str) -> bool {
+        lookup(key).is_some_and(|d| d.kind == ConfigType::List)
+    }
+
+    fn default_of(&self, key: &str) -> Option<String> {
+        lookup(key).map(|d| d.default.to_string())
+    }
+}
+
 /// Why a topic config was refused (becomes INVALID_CONFIG with this message).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -277,6 +290,8 @@ fn parse_i64(v: &str) -> i64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigSource {
     Topic = 1,
+    DynamicBroker = 2,
+    DynamicDefaultBroker = 3,
     StaticBroker = 4,
     Default = 5,
 }
@@ -299,8 +314,18 @@ pub fn resolve(
         synonyms.push((def.name.to_string(), v.clone(), ConfigSource::Topic));
     }
     if let Some(bk) = def.broker_key {
-        if let Some(v) = broker_value(bk, broker) {
-            synonyms.push((bk.to_string(), v, ConfigSource::StaticBroker));
+        let layers = [
+            (&broker.dynamic.this_broker, ConfigSource::DynamicBroker),
+            (
+                &broker.dynamic.cluster_default,
+                ConfigSource::DynamicDefaultBroker,
+            ),
+            (&broker.explicit, ConfigSource::StaticBroker),
+        ];
+        for (layer, source) in layers {
+            if let Some(v) = layer_value(bk, layer) {
+                synonyms.push((bk.to_string(), v, source));
+            }
         }
         // Kafka lists the broker key's default as a synonym only when that broker config
         // has a default of its own; a topic config without a broker key has none.
@@ -333,27 +358,25 @@ const BROKER_KEYS_WITHOUT_DEFAULT: &[&str] = &[
     "log.roll.jitter.ms",
 ];
 
-/// A broker key's explicitly configured value, with the unit conversions Kafka applies
-/// (`log.retention.hours` is a synonym of `log.retention.ms`, and so on).
-fn broker_value(key: &str, broker: &BrokerConfig) -> Option<String> {
-    let e = &broker.explicit;
+/// A broker key's value in one layer of settings (static or dynamic), with the unit
+/// conversions Kafka applies (`log.retention.hours` is a synonym of `log.retention.ms`,
+/// and so on; a negative retention is -1).
+pub fn layer_value(key: &str, layer: &BTreeMap<String, String>) -> Option<String> {
+    let scaled = |k: &str, factor: i64| {
+        let v = layer.get(k)?.trim().parse::<i64>().ok()?;
+        Some(if v < 0 { -1 } else { v.saturating_mul(factor) }.to_string())
+    };
     match key {
-        "log.retention.ms" => e
-            .get("log.retention.ms")
+        "log.retention.ms" => layer
+            .get(key)
             .cloned()
-            .or_else(|| {
-                e.contains_key("log.retention.minutes")
-                    .then(|| broker.log.retention_ms.to_string())
-            })
-            .or_else(|| {
-                e.contains_key("log.retention.hours")
-                    .then(|| broker.log.retention_ms.to_string())
-            }),
-        "log.roll.ms" => e.get("log.roll.ms").cloned().or_else(|| {
-            e.contains_key("log.roll.hours")
-                .then(|| broker.log.segment_ms.to_string())
-        }),
-        k => e.get(k).cloned(),
+            .or_else(|| scaled("log.retention.minutes", 60_000))
+            .or_else(|| scaled("log.retention.hours", 3_600_000)),
+        "log.roll.ms" => layer
+            .get(key)
+            .cloned()
+            .or_else(|| scaled("log.roll.hours", 3_600_000)),
+        k => layer.get(k).cloned(),
     }
 }
 

@@ -84,10 +84,11 @@ fn effective_configs(
     broker: &Broker,
     overrides: &BTreeMap<String, String>,
 ) -> Vec<CreatableTopicConfigs> {
+    let config = broker.effective_config();
     topic_config::TOPIC_CONFIGS
         .iter()
         .map(|def| {
-            let r = topic_config::resolve(def, overrides, &broker.config);
+            let r = topic_config::resolve(def, overrides, &config);
             CreatableTopicConfigs::default()
                 .with_name(StrBytes::from_static_str(def.name))
                 .with_value(Some(StrBytes::from_string(r.value)))

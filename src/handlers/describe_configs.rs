@@ -9,8 +9,8 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
-use crate::config::docs;
 use crate::config::topic::{self as topic_config, ConfigSource, ConfigType};
+use crate::config::{docs, dynamic};
 use crate::controller::topic_name;
 use crate::protocol::Request;
 
@@ -149,11 +149,12 @@ fn topic(broker: &Broker, name: &str, wanted: &dyn Fn(&str) -> bool, include: In
             format!("Topic {name} does not exist."),
         ));
     };
+    let config = broker.effective_config();
     Ok(topic_config::TOPIC_CONFIGS
         .iter()
         .filter(|d| wanted(d.name))
         .map(|d| {
-            let r = topic_config::resolve(d, &meta.configs, &broker.config);
+            let r = topic_config::resolve(d, &meta.configs, &config);
             let mut entry = entry(d.name, Some(r.value), r.source, d.kind, false, include);
             if include.synonyms {
                 entry.synonyms = r
@@ -185,27 +186,95 @@ fn broker_configs(
             format!("Unexpected broker id, expected {id} or empty string, but received {name}"),
         ));
     }
-    Ok(BROKER_CONFIGS
-        .iter()
+    let config = broker.effective_config();
+    let layers = &config.dynamic;
+    // The cluster-default resource shows the configs set for every broker; a broker's
+    // own resource every config, from the most specific layer that sets it.
+    let keys: Vec<(String, ConfigType, Option<&str>)> = if name.is_empty() {
+        layers
+            .cluster_default
+            .keys()
+            .map(|k| (k.clone(), dynamic_type(k), None))
+            .collect()
+    } else {
+        let mut keys: Vec<_> = BROKER_CONFIGS
+            .iter()
+            .map(|(n, kind, default)| (n.to_string(), *kind, *default))
+            .collect();
+        for k in layers
+            .this_broker
+            .keys()
+            .chain(layers.cluster_default.keys())
+        {
+            if !keys.iter().any(|(n, _, _)| n == k) {
+                keys.push((k.clone(), dynamic_type(k), None));
+            }
+        }
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        keys
+    };
+    Ok(keys
+        .into_iter()
         .filter(|(n, _, _)| wanted(n))
         .map(|(n, kind, default)| {
-            let explicit = broker.config.explicit.get(*n);
-            let (value, source) = match explicit {
-                Some(v) => (Some(v.clone()), ConfigSource::StaticBroker),
-                None => (default.map(str::to_string), ConfigSource::Default),
-            };
-            let mut e = entry(n, value.clone(), source, *kind, true, include);
+            let mut found: Vec<(String, ConfigSource)> = Vec::new();
+            if !name.is_empty() {
+                found.extend(
+                    layers
+                        .this_broker
+                        .get(&n)
+                        .map(|v| (v.clone(), ConfigSource::DynamicBroker)),
+                );
+            }
+            found.extend(
+                layers
+                    .cluster_default
+                    .get(&n)
+                    .map(|v| (v.clone(), ConfigSource::DynamicDefaultBroker)),
+            );
+            if !name.is_empty() {
+                found.extend(
+                    config
+                        .explicit
+                        .get(&n)
+                        .map(|v| (v.clone(), ConfigSource::StaticBroker)),
+                );
+                found.extend(default.map(|d| (d.to_string(), ConfigSource::Default)));
+            }
+            let (value, source) = found
+                .first()
+                .map(|(v, s)| (Some(v.clone()), *s))
+                .unwrap_or((None, ConfigSource::Default));
+            let read_only = !dynamic::is_dynamic(&n);
+            let mut e = entry(&n, value.clone(), source, kind, read_only, include);
             if include.synonyms {
-                e.synonyms = vec![
-                    DescribeConfigsSynonym::default()
-                        .with_name(StrBytes::from_static_str(n))
-                        .with_value(value.map(StrBytes::from_string))
-                        .with_source(source as i8),
-                ];
+                let synonyms = if found.is_empty() {
+                    vec![(None, source)]
+                } else {
+                    found.into_iter().map(|(v, s)| (Some(v), s)).collect()
+                };
+                e.synonyms = synonyms
+                    .into_iter()
+                    .map(|(v, s)| {
+                        DescribeConfigsSynonym::default()
+                            .with_name(StrBytes::from_string(n.clone()))
+                            .with_value(v.map(StrBytes::from_string))
+                            .with_source(s as i8)
+                    })
+                    .collect();
             }
             e
         })
         .collect())
+}
+
+/// The type of a dynamic broker key that the broker table does not list: its topic
+/// config's type.
+fn dynamic_type(key: &str) -> ConfigType {
+    topic_config::TOPIC_CONFIGS
+        .iter()
+        .find(|d| d.broker_key == Some(key))
+        .map_or(ConfigType::Long, |d| d.kind)
 }
 
 fn entry(

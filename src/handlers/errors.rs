@@ -16,7 +16,9 @@ pub fn topic_error(e: &TopicError) -> ResponseError {
         TopicError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
         TopicError::InvalidConfig(_) => ResponseError::InvalidConfig,
         TopicError::InvalidRequest(_) => ResponseError::InvalidRequest,
-        TopicError::UnknownTopic => ResponseError::UnknownTopicOrPartition,
+        TopicError::UnknownTopic | TopicError::NoSuchTopic(_) => {
+            ResponseError::UnknownTopicOrPartition
+        }
         TopicError::DeletionDisabled => ResponseError::TopicDeletionDisabled,
         TopicError::Storage(s) => storage_error(s),
         TopicError::Metadata(_) => ResponseError::UnknownServerError,

@@ -4,6 +4,7 @@
 //! A handler takes a decoded request and returns the response struct; it never sees
 //! sockets or frames, and reaches storage only through `Broker`.
 
+mod alter_configs;
 mod api_versions;
 mod create_partitions;
 mod create_topics;
@@ -80,6 +81,8 @@ pub const APIS: &[Api] = &[
     api(ApiKey::DeleteRecords, 0, 2),
     api(ApiKey::InitProducerId, 0, 5),
     api(ApiKey::DescribeConfigs, 1, 4),
+    api(ApiKey::AlterConfigs, 0, 2),
+    api(ApiKey::IncrementalAlterConfigs, 0, 1),
     api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::DescribeCluster, 0, 2),
     api(ApiKey::OffsetCommit, 2, 9),
@@ -263,6 +266,13 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Outcome {
         ApiKey::DeleteGroups => serve!(broker, req, DeleteGroupsRequest, delete_groups::handle),
         ApiKey::OffsetDelete => serve!(broker, req, OffsetDeleteRequest, offset_delete::handle),
         ApiKey::DeleteRecords => serve!(broker, req, DeleteRecordsRequest, delete_records::handle),
+        ApiKey::AlterConfigs => serve!(broker, req, AlterConfigsRequest, alter_configs::legacy),
+        ApiKey::IncrementalAlterConfigs => serve!(
+            broker,
+            req,
+            IncrementalAlterConfigsRequest,
+            alter_configs::incremental
+        ),
         ApiKey::DescribeTopicPartitions => serve!(
             broker,
             req,

@@ -8,7 +8,7 @@
 //! Must never: sit on the append/fetch hot path beyond a read-locked map lookup, or run
 //! a timer itself (callers drive `run_retention`/`flush_due`/`checkpoint`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -268,6 +268,27 @@ impl LogManager {
         let mut v: Vec<TopicPartition> = self.read_logs().keys().cloned().collect();
         v.sort();
         v
+    }
+
+    /// Gives every log the config `config_of` resolves for its topic, where it changed
+    /// (a topic's configs were altered): retention, segment size and time, limits and
+    /// `min.insync.replicas` apply from the next append, roll or retention pass.
+    pub fn apply_configs(&self, config_of: &dyn Fn(&str) -> LogConfig) {
+        let mut resolved: HashMap<String, LogConfig> = HashMap::new();
+        let mut changed: BTreeMap<String, usize> = BTreeMap::new();
+        for log in self.all() {
+            let topic = &log.topic_partition().topic;
+            let wanted = resolved
+                .entry(topic.clone())
+                .or_insert_with(|| config_of(topic));
+            if log.config() != *wanted {
+                log.set_config(wanted.clone());
+                *changed.entry(topic.clone()).or_default() += 1;
+            }
+        }
+        for (topic, n) in changed {
+            log::info!("topic {topic}: new config applied to {n} partition log(s)");
+        }
     }
 
     /// Applies `config` to every partition of `topic`.

@@ -98,7 +98,7 @@ pub enum TimestampType {
 }
 
 /// Per-topic log settings (Kafka topic config names in comments).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LogConfig {
     /// segment.bytes
     pub segment_bytes: u64,

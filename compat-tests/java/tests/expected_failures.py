@@ -9,12 +9,9 @@ its entry is removed here. On the upstream broker they run as ordinary tests.
 """
 
 VLTAVA_EXPECTED_FAILURES: dict[str, tuple[str, str]] = {
-    "configs-alter-topic": (
-        "IncrementalAlterConfigs (API 44)", "The INCREMENTAL_ALTER_CONFIGS API is not supported"),
     "configs-alter-broker": (
-        "IncrementalAlterConfigs (API 44)", "The INCREMENTAL_ALTER_CONFIGS API is not supported"),
-    "configs-alter-broker-default": (
-        "IncrementalAlterConfigs (API 44)", "The INCREMENTAL_ALTER_CONFIGS API is not supported"),
+        "dynamic log cleaner configs (there is no log cleaner yet)",
+        "Cannot update these configs dynamically: log.cleaner.threads"),
     "leader-election": ("ElectLeaders (API 43)", "does not support ELECT_LEADERS"),
     "leader-election-three-brokers": ("ElectLeaders (API 43)", "does not support ELECT_LEADERS"),
     "log-dirs": ("DescribeLogDirs (API 35)", "does not support DESCRIBE_LOG_DIRS"),

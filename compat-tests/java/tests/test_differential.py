@@ -100,6 +100,10 @@ def run_scenarios(rec: Recorder, via: Via) -> None:
     test_cli_groups.groups(via, "--reset-offsets", "--group", "rec-g", "--topic", "rec-a",
                            "--to-earliest", "--execute")
     tag("cli-configs")
+    test_cli_admin.configs(via, "--alter", "--entity-type", "topics", "--entity-name", "rec-b",
+                           "--add-config", "retention.ms=60000,max.message.bytes=2000000")
+    test_cli_admin.configs(via, "--alter", "--entity-type", "topics", "--entity-name", "rec-b",
+                           "--delete-config", "max.message.bytes")
     test_cli_admin.configs(via, "--describe", "--entity-type", "topics", "--entity-name", "rec-b")
     test_cli_admin.configs(via, "--describe", "--entity-type", "brokers", "--entity-name", "1", "--all")
     tag("cli-offsets")

@@ -65,6 +65,9 @@ pub struct ClusterState {
     pub next_producer_id_block: i64,
     /// Empty until `InitCluster`.
     pub cluster_id: String,
+    /// Dynamic broker configs: "" for the cluster default, a node id for one broker.
+    #[serde(default)]
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// A change to the cluster metadata, as stored in the replicated log.
@@ -113,6 +116,12 @@ pub enum MetadataCommand {
     /// Sets (`Some`) or removes (`None`) topic configs.
     AlterTopicConfigs {
         name: String,
+        changes: BTreeMap<String, Option<String>>,
+    },
+    /// Sets (`Some`) or removes (`None`) dynamic broker configs of `broker` ("": the
+    /// cluster default, else a node id).
+    AlterBrokerConfigs {
+        broker: String,
         changes: BTreeMap<String, Option<String>>,
     },
     /// Changes a partition's leader and/or ISR. When `expected_partition_epoch` is set and
@@ -226,6 +235,19 @@ impl ClusterState {
                         Some(v) => topic.configs.insert(key, v),
                         None => topic.configs.remove(&key),
                     };
+                }
+                Ok(CommandOutput::Applied)
+            }
+            C::AlterBrokerConfigs { broker, changes } => {
+                let configs = self.broker_configs.entry(broker.clone()).or_default();
+                for (key, value) in changes {
+                    match value {
+                        Some(v) => configs.insert(key, v),
+                        None => configs.remove(&key),
+                    };
+                }
+                if configs.is_empty() {
+                    self.broker_configs.remove(&broker);
                 }
                 Ok(CommandOutput::Applied)
             }

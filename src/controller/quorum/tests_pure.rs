@@ -440,3 +440,44 @@ fn offline_replicas_leave_the_isr_and_hand_over_what_they_led() {
     assert!(on_broker_unfenced(&state, 1).is_empty());
     assert!(preferred_leader_elections(&state).is_empty());
 }
+
+#[test]
+fn broker_configs_are_set_removed_and_survive_a_snapshot() {
+    let mut s = cluster(&[1, 2]);
+    let alter =
+        |broker: &str, changes: &[(&str, Option<&str>)]| MetadataCommand::AlterBrokerConfigs {
+            broker: broker.to_string(),
+            changes: changes
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+                .collect(),
+        };
+    apply_all(
+        &mut s,
+        vec![
+            alter("", &[("log.retention.ms", Some("1000"))]),
+            alter(
+                "2",
+                &[
+                    ("log.segment.bytes", Some("2048")),
+                    ("message.max.bytes", Some("9")),
+                ],
+            ),
+            alter("2", &[("message.max.bytes", None)]),
+        ],
+    );
+    assert_eq!(s.broker_configs[""]["log.retention.ms"], "1000");
+    assert_eq!(s.broker_configs["2"].len(), 1);
+    let json = serde_json::to_vec(&s).unwrap();
+    assert_eq!(serde_json::from_slice::<ClusterState>(&json).unwrap(), s);
+    apply_all(&mut s, vec![alter("", &[("log.retention.ms", None)])]);
+    assert!(
+        !s.broker_configs.contains_key(""),
+        "an empty layer is dropped"
+    );
+    // A state written before broker configs existed still loads.
+    let mut old: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    old.as_object_mut().unwrap().remove("broker_configs");
+    let loaded: ClusterState = serde_json::from_value(old).unwrap();
+    assert!(loaded.broker_configs.is_empty());
+}
