@@ -78,7 +78,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "vltava reports the broker configs it has, not all of Kafka's (issue 12)",
     ),
     (
-        "requests/DescribeConfigs/v4-cli-configs-2.bin",
+        "requests/DescribeConfigs/v4-cli-configs-4.bin",
         "results[0].configs",
         "recorded scenario (kafka-configs.sh --describe --all of a broker): vltava reports the broker configs it has, not all of Kafka's (issue 12)",
     ),
