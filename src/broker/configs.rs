@@ -50,17 +50,29 @@ impl Broker {
                 .map_err(|e| TopicError::InvalidConfig(e.to_string()))?;
         }
         let changes = alter::diff(&current, &next);
+        let command = |changes| MetadataCommand::AlterTopicConfigs {
+            name: name.to_string(),
+            changes,
+        };
+        self.commit_config_changes(changes, command, validate_only, || format!("topic {name}"))
+            .await
+    }
+
+    /// Commits config changes (none: nothing to do) to the metadata unless
+    /// `validate_only`, then reconciles: this broker's logs take the new configs now, the
+    /// others' when they reconcile with the same state.
+    async fn commit_config_changes(
+        &self,
+        changes: BTreeMap<String, Option<String>>,
+        command: impl FnOnce(BTreeMap<String, Option<String>>) -> MetadataCommand,
+        validate_only: bool,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), TopicError> {
         if validate_only || changes.is_empty() {
             return Ok(());
         }
-        self.metadata
-            .propose(MetadataCommand::AlterTopicConfigs {
-                name: name.to_string(),
-                changes,
-            })
-            .await?;
-        log::info!("altered the configs of topic {name}");
-        // This broker's logs take the new configs now; the others' when they reconcile.
+        self.metadata.propose(command(changes)).await?;
+        log::info!("altered the configs of {}", what());
         self.reconcile();
         Ok(())
     }
@@ -90,25 +102,16 @@ impl Broker {
         }
         dynamic::check_layer(&self.config, &layers)?;
         let changes = alter::diff(&current, &next);
-        if validate_only || changes.is_empty() {
-            return Ok(());
-        }
-        self.metadata
-            .propose(MetadataCommand::AlterBrokerConfigs {
-                broker: name.to_string(),
-                changes,
-            })
-            .await?;
-        log::info!(
-            "altered the dynamic configs of {}",
-            if name.is_empty() {
-                "the cluster default".to_string()
-            } else {
-                format!("broker {name}")
-            }
-        );
-        self.reconcile();
-        Ok(())
+        let command = |changes| MetadataCommand::AlterBrokerConfigs {
+            broker: name.to_string(),
+            changes,
+        };
+        let what = || match name {
+            "" => "the cluster default".to_string(),
+            id => format!("broker {id}"),
+        };
+        self.commit_config_changes(changes, command, validate_only, what)
+            .await
     }
 
     /// This broker's dynamic layers in a metadata state.

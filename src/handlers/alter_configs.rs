@@ -98,25 +98,38 @@ fn error_fields(outcome: &Outcome) -> (i16, Option<StrBytes>) {
     }
 }
 
-pub async fn incremental(
+/// Alters every resource of a request, in order: a resource named twice is refused (each
+/// time), the others are changed one after another.
+async fn alter_all(
     broker: &Broker,
-    _req: &Request,
-    msg: IncrementalAlterConfigsRequest,
-) -> IncrementalAlterConfigsResponse {
-    let counts = repeated(
-        msg.resources
-            .iter()
-            .map(|r| (r.resource_type, string(&r.resource_name))),
-    );
-    let mut responses = Vec::with_capacity(msg.resources.len());
-    for r in &msg.resources {
-        let name = string(&r.resource_name);
-        let outcome = if counts[&(r.resource_type, name.clone())] > 1 {
+    resources: Vec<(i8, StrBytes, Result<Change, String>)>,
+    validate_only: bool,
+) -> Vec<(i8, StrBytes, Outcome)> {
+    let counts = repeated(resources.iter().map(|(t, n, _)| (*t, string(n))));
+    let mut out = Vec::with_capacity(resources.len());
+    for (resource_type, name, change) in resources {
+        let outcome = if counts[&(resource_type, string(&name))] > 1 {
             Err((
                 ResponseError::InvalidRequest,
                 "Each resource must appear at most once.".into(),
             ))
         } else {
+            alter_resource(broker, resource_type, name.as_str(), change, validate_only).await
+        };
+        out.push((resource_type, name, outcome));
+    }
+    out
+}
+
+pub async fn incremental(
+    broker: &Broker,
+    _req: &Request,
+    msg: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let resources = msg
+        .resources
+        .into_iter()
+        .map(|r| {
             let ops = r
                 .configs
                 .iter()
@@ -130,17 +143,21 @@ pub async fn incremental(
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Change::Incremental);
-            alter_resource(broker, r.resource_type, &name, ops, msg.validate_only).await
-        };
-        let (code, message) = error_fields(&outcome);
-        responses.push(
+            (r.resource_type, r.resource_name, ops)
+        })
+        .collect();
+    let responses = alter_all(broker, resources, msg.validate_only)
+        .await
+        .into_iter()
+        .map(|(resource_type, name, outcome)| {
+            let (code, message) = error_fields(&outcome);
             incremental_alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_error_code(code)
                 .with_error_message(message)
-                .with_resource_type(r.resource_type)
-                .with_resource_name(r.resource_name.clone()),
-        );
-    }
+                .with_resource_type(resource_type)
+                .with_resource_name(name)
+        })
+        .collect();
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
@@ -149,36 +166,33 @@ pub async fn legacy(
     _req: &Request,
     msg: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
-    let counts = repeated(
-        msg.resources
-            .iter()
-            .map(|r| (r.resource_type, string(&r.resource_name))),
-    );
-    let mut responses = Vec::with_capacity(msg.resources.len());
-    for r in &msg.resources {
-        let name = string(&r.resource_name);
-        let outcome = if counts[&(r.resource_type, name.clone())] > 1 {
-            Err((
-                ResponseError::InvalidRequest,
-                "Each resource must appear at most once.".into(),
-            ))
-        } else {
+    let resources = msg
+        .resources
+        .into_iter()
+        .map(|r| {
             let configs = r
                 .configs
                 .iter()
                 .map(|c| (string(&c.name), c.value.as_ref().map(string)))
                 .collect();
-            let change = Ok(Change::Replace(configs));
-            alter_resource(broker, r.resource_type, &name, change, msg.validate_only).await
-        };
-        let (code, message) = error_fields(&outcome);
-        responses.push(
+            (
+                r.resource_type,
+                r.resource_name,
+                Ok(Change::Replace(configs)),
+            )
+        })
+        .collect();
+    let responses = alter_all(broker, resources, msg.validate_only)
+        .await
+        .into_iter()
+        .map(|(resource_type, name, outcome)| {
+            let (code, message) = error_fields(&outcome);
             alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_error_code(code)
                 .with_error_message(message)
-                .with_resource_type(r.resource_type)
-                .with_resource_name(r.resource_name.clone()),
-        );
-    }
+                .with_resource_type(resource_type)
+                .with_resource_name(name)
+        })
+        .collect();
     AlterConfigsResponse::default().with_responses(responses)
 }
