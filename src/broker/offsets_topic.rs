@@ -46,6 +46,7 @@ impl OffsetsLog for OffsetsTopicLog {
                 partition,
                 last_offset: w.last_offset,
                 leader_epoch: w.leader_epoch,
+                min_isr: w.min_isr,
             }),
             Err(e) => Err(write_error(e)),
         }
@@ -115,10 +116,7 @@ impl Broker {
             partition: mark.partition,
             last_offset: mark.last_offset,
             leader_epoch: mark.leader_epoch,
-            min_isr: self
-                .replicas
-                .replica(OFFSETS_TOPIC, mark.partition)
-                .map_or(1, |r| r.log.config().min_insync_replicas),
+            min_isr: mark.min_isr,
         };
         self.replicas
             .wait_written::<Infallible>(&written, deadline)

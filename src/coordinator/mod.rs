@@ -45,6 +45,9 @@ pub struct WriteMark {
     pub partition: i32,
     pub last_offset: i64,
     pub leader_epoch: i32,
+    /// The partition's `min.insync.replicas` at the write (tells a shrunk ISR from a
+    /// slow one when the wait times out).
+    pub min_isr: i64,
 }
 
 /// Where the coordinator writes its records.

@@ -39,6 +39,7 @@ impl OffsetsLog for MemLog {
             partition,
             last_offset: v.len() as i64 - 1,
             leader_epoch: 0,
+            min_isr: 1,
         })
     }
 
