@@ -14,6 +14,7 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_log_dirs;
 mod describe_topic_partitions;
 pub(crate) mod errors;
 mod fetch;
@@ -85,6 +86,7 @@ pub const APIS: &[Api] = &[
     api(ApiKey::IncrementalAlterConfigs, 0, 1),
     api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::DescribeCluster, 0, 2),
+    api(ApiKey::DescribeLogDirs, 1, 4),
     api(ApiKey::OffsetCommit, 2, 9),
     api(ApiKey::OffsetFetch, 1, 9),
     api(ApiKey::FindCoordinator, 0, 6),
@@ -266,6 +268,12 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Outcome {
         ApiKey::DeleteGroups => serve!(broker, req, DeleteGroupsRequest, delete_groups::handle),
         ApiKey::OffsetDelete => serve!(broker, req, OffsetDeleteRequest, offset_delete::handle),
         ApiKey::DeleteRecords => serve!(broker, req, DeleteRecordsRequest, delete_records::handle),
+        ApiKey::DescribeLogDirs => serve!(
+            broker,
+            req,
+            DescribeLogDirsRequest,
+            describe_log_dirs::handle
+        ),
         ApiKey::AlterConfigs => serve!(broker, req, AlterConfigsRequest, alter_configs::legacy),
         ApiKey::IncrementalAlterConfigs => serve!(
             broker,

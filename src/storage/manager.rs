@@ -161,12 +161,28 @@ impl LogManager {
         self.logs.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn all(&self) -> Vec<Arc<PartitionLog>> {
+    /// Every open (online) log.
+    pub fn all(&self) -> Vec<Arc<PartitionLog>> {
         self.read_logs().values().cloned().collect()
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The size and free space of the log dir's filesystem, in bytes: `(total, usable by
+    /// this process)`, as Java's `File.getTotalSpace` and `getUsableSpace` report them.
+    pub fn disk_space(&self) -> std::io::Result<(u64, u64)> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(self.dir.as_os_str().as_bytes())
+            .map_err(std::io::Error::other)?;
+        // SAFETY: statvfs only writes the struct passed to it; `path` is NUL-terminated.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let frsize = st.f_frsize as u64;
+        Ok((st.f_blocks as u64 * frsize, st.f_bavail as u64 * frsize))
     }
 
     /// The log directory's health (offline after an I/O error).

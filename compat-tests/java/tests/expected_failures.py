@@ -14,7 +14,6 @@ VLTAVA_EXPECTED_FAILURES: dict[str, tuple[str, str]] = {
         "Cannot update these configs dynamically: log.cleaner.threads"),
     "leader-election": ("ElectLeaders (API 43)", "does not support ELECT_LEADERS"),
     "leader-election-three-brokers": ("ElectLeaders (API 43)", "does not support ELECT_LEADERS"),
-    "log-dirs": ("DescribeLogDirs (API 35)", "does not support DESCRIBE_LOG_DIRS"),
     "metadata-quorum": ("DescribeQuorum (API 55)", "does not support DESCRIBE_QUORUM"),
     "reassign-partitions-list": (
         "ListPartitionReassignments (API 46)", "does not support LIST_PARTITION_REASSIGNMENTS"),
