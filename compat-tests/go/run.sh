@@ -67,7 +67,6 @@ EXCLUDES=(
 "franz-go :: ^TestGroupSimple\$/^848\$ :: unserved: KIP-848 (ConsumerGroupHeartbeat); self-skips"
 # sarama
 "sarama :: ^TestFuncAdminQuotas\$ :: unserved: client quotas (DescribeClientQuotas, AlterClientQuotas)"
-"sarama :: ^TestFuncAdminElectLeadersV1\$ :: unserved: ElectLeaders"
 "sarama :: ^TestFuncAdminAlterPartitionReassignments\$ :: unserved: AlterPartitionReassignments, ListPartitionReassignments"
 "sarama :: ^TestFuncAdminIncrementalAlterConfigs\$ :: unserved: log cleaner configs (it alters log.cleaner.backoff.ms; there is no log cleaner yet)"
 "sarama :: ^TestFuncAdminUpdateFeatures\$ :: unserved: UpdateFeatures"

@@ -403,6 +403,51 @@ def test_config_changes_reach_every_broker(cluster):
 
 
 @pytest.fixture
+def manual_cluster(request):
+    """A cluster that does not move leaderships back to preferred replicas by itself."""
+    yield from started_cluster(request, {"auto.leader.rebalance.enable": "false"})
+
+
+def test_elect_leaders_moves_leadership_back_to_the_preferred_replica(manual_cluster):
+    """ElectLeaders (preferred): after a kill -9 moved a leadership away and the broker came
+    back into the ISR, the election hands it back; asked again, ELECTION_NOT_NEEDED, and
+    an unclean election of a partition that has a leader is not needed either."""
+    from confluent_kafka import ElectionType, KafkaError
+
+    topic = "elected"
+    create_topic(manual_cluster, topic, 3)
+    alive = [1, 2, 3]
+    preferred = {p: replicas[0] for p, replicas in replica_lists(manual_cluster, topic).items()}
+    victim = preferred[0]
+    manual_cluster.kill(victim)
+    survivors = [n for n in alive if n != victim]
+    wait_until(lambda: partitions(manual_cluster, topic, survivors)[0][0] in survivors, 60,
+               "a new leader of partition 0", manual_cluster.tails)
+    manual_cluster.restart(victim)
+    wait_until(lambda: all(isr == (1, 2, 3) for _, isr in partitions(manual_cluster, topic, alive).values()),
+               60, f"broker {victim} back in every ISR", manual_cluster.tails)
+    a = admin(manual_cluster)
+    tp = TopicPartition(topic, 0)
+    assert partitions(manual_cluster, topic, alive)[0][0] != victim, "nothing moved it back yet"
+    assert a.elect_leaders(ElectionType.PREFERRED, [tp]).result(timeout=30) == {tp: None}
+    wait_until(lambda: {p: leader for p, (leader, _) in partitions(manual_cluster, topic, alive).items()}
+               .get(0) == victim, 30, "the preferred replica leads partition 0", manual_cluster.tails)
+    for election in (ElectionType.PREFERRED, ElectionType.UNCLEAN):
+        got = a.elect_leaders(election, [tp]).result(timeout=30)
+        assert isinstance(got[tp], KafkaError) and got[tp].code() == KafkaError.ELECTION_NOT_NEEDED, got
+    # Every partition: only those that needed an election are answered.
+    assert a.elect_leaders(ElectionType.PREFERRED, None).result(timeout=30) == {}
+    unknown = TopicPartition(topic, 9)
+    got = a.elect_leaders(ElectionType.PREFERRED, [unknown]).result(timeout=30)
+    assert got[unknown].code() == KafkaError.UNKNOWN_TOPIC_OR_PART, got
+
+
+def replica_lists(c: Cluster, topic: str) -> dict[int, list[int]]:
+    md = admin(c).list_topics(topic, timeout=10).topics[topic]
+    return {p.id: list(p.replicas) for p in md.partitions.values()}
+
+
+@pytest.fixture
 def unfenced_cluster(request):
     """A cluster that fences no broker within a test: a broker killed and restarted keeps
     its leaderships, so what moves them is the broker's own doing."""

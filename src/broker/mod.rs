@@ -6,6 +6,7 @@
 //! errors back to Kafka codes through `handlers::errors`.
 
 mod configs;
+mod elections;
 mod offsets_topic;
 mod startup;
 mod tasks;
@@ -13,6 +14,7 @@ mod topics;
 
 use std::sync::Arc;
 
+pub use elections::ElectError;
 pub use tasks::run;
 pub use topics::{NewTopic, TopicError};
 

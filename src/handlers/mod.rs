@@ -16,6 +16,7 @@ mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_topic_partitions;
+mod elect_leaders;
 pub(crate) mod errors;
 mod fetch;
 mod find_coordinator;
@@ -100,6 +101,7 @@ pub const APIS: &[Api] = &[
     api(ApiKey::OffsetDelete, 0, 0),
     api(ApiKey::OffsetForLeaderEpoch, 2, 4),
     api(ApiKey::DescribeTopicPartitions, 0, 0),
+    api(ApiKey::ElectLeaders, 0, 2),
 ];
 
 /// The lowest Produce version that is really served (see [`APIS`]).
@@ -268,6 +270,7 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Outcome {
         ApiKey::DeleteGroups => serve!(broker, req, DeleteGroupsRequest, delete_groups::handle),
         ApiKey::OffsetDelete => serve!(broker, req, OffsetDeleteRequest, offset_delete::handle),
         ApiKey::DeleteRecords => serve!(broker, req, DeleteRecordsRequest, delete_records::handle),
+        ApiKey::ElectLeaders => serve!(broker, req, ElectLeadersRequest, elect_leaders::handle),
         ApiKey::DescribeLogDirs => serve!(
             broker,
             req,

@@ -12,8 +12,6 @@ VLTAVA_EXPECTED_FAILURES: dict[str, tuple[str, str]] = {
     "configs-alter-broker": (
         "dynamic log cleaner configs (there is no log cleaner yet)",
         "Cannot update these configs dynamically: log.cleaner.threads"),
-    "leader-election": ("ElectLeaders (API 43)", "does not support ELECT_LEADERS"),
-    "leader-election-three-brokers": ("ElectLeaders (API 43)", "does not support ELECT_LEADERS"),
     "metadata-quorum": ("DescribeQuorum (API 55)", "does not support DESCRIBE_QUORUM"),
     "reassign-partitions-list": (
         "ListPartitionReassignments (API 46)", "does not support LIST_PARTITION_REASSIGNMENTS"),

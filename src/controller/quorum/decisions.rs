@@ -148,6 +148,72 @@ pub fn preferred_leader_elections(state: &ClusterState) -> Vec<MetadataCommand> 
     })
 }
 
+/// The election an ElectLeaders request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElectionType {
+    /// The first replica, when it is live and in the ISR.
+    Preferred,
+    /// For a partition without a leader: a live ISR member, else any live replica (records
+    /// the ISR did not have may be lost).
+    Unclean,
+}
+
+/// Why an ElectLeaders request changes nothing for a partition (Kafka's errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElectionRefusal {
+    UnknownPartition,
+    /// ELECTION_NOT_NEEDED: the preferred replica leads, or (unclean) there is a leader.
+    NotNeeded,
+    /// PREFERRED_LEADER_NOT_AVAILABLE
+    PreferredNotAvailable,
+    /// ELIGIBLE_LEADERS_NOT_AVAILABLE
+    EligibleNotAvailable,
+}
+
+/// One partition of an ElectLeaders request (Kafka's `ReplicationControlManager.electLeader`).
+pub fn elect_leader(
+    state: &ClusterState,
+    topic: &str,
+    partition: i32,
+    election: ElectionType,
+) -> Result<MetadataCommand, ElectionRefusal> {
+    let p = state
+        .topics
+        .get(topic)
+        .and_then(|t| t.partitions.get(usize::try_from(partition).ok()?))
+        .ok_or(ElectionRefusal::UnknownPartition)?;
+    let part = Part {
+        topic,
+        index: partition,
+        p,
+    };
+    let preferred = p.replicas.first().copied();
+    match election {
+        ElectionType::Preferred => {
+            let preferred = preferred.ok_or(ElectionRefusal::PreferredNotAvailable)?;
+            if p.leader == preferred {
+                return Err(ElectionRefusal::NotNeeded);
+            }
+            if !state.is_live(preferred) || !p.isr.contains(&preferred) {
+                return Err(ElectionRefusal::PreferredNotAvailable);
+            }
+            change(part, preferred, p.isr.clone()).ok_or(ElectionRefusal::NotNeeded)
+        }
+        ElectionType::Unclean => {
+            if p.leader >= 0 {
+                return Err(ElectionRefusal::NotNeeded);
+            }
+            let live = |r: i32| state.is_live(r);
+            if let Some(leader) = first_in_replica_order(p, |r| live(r) && p.isr.contains(&r)) {
+                return change(part, leader, p.isr.clone()).ok_or(ElectionRefusal::NotNeeded);
+            }
+            let leader =
+                first_in_replica_order(p, live).ok_or(ElectionRefusal::EligibleNotAvailable)?;
+            change(part, leader, vec![leader]).ok_or(ElectionRefusal::NotNeeded)
+        }
+    }
+}
+
 /// A partition with its topic name and index.
 #[derive(Clone, Copy)]
 struct Part<'a> {

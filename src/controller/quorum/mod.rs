@@ -42,8 +42,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use decisions::{
-    PlacementError, on_broker_fenced, on_broker_unfenced, on_replicas_offline, place_replicas,
-    preferred_leader_elections,
+    ElectionRefusal, ElectionType, PlacementError, elect_leader, on_broker_fenced,
+    on_broker_unfenced, on_replicas_offline, place_replicas, preferred_leader_elections,
 };
 pub use state::{
     BrokerInfo, ClusterState, CommandError, CommandOutput, CommandResult, MetadataCommand,

@@ -481,3 +481,68 @@ fn broker_configs_are_set_removed_and_survive_a_snapshot() {
     let loaded: ClusterState = serde_json::from_value(old).unwrap();
     assert!(loaded.broker_configs.is_empty());
 }
+
+#[test]
+fn elect_leaders_preferred_and_unclean() {
+    let mut s = cluster(&[1, 2, 3]);
+    create(&mut s, "t", vec![vec![1, 2, 3]], &[]);
+    let elect = |s: &ClusterState, t: &str, e| elect_leader(s, t, 0, e);
+    assert_eq!(
+        elect(&s, "t", ElectionType::Preferred),
+        Err(ElectionRefusal::NotNeeded)
+    );
+    assert_eq!(
+        elect_leader(&s, "t", 1, ElectionType::Preferred),
+        Err(ElectionRefusal::UnknownPartition)
+    );
+    fence(&mut s, 1);
+    assert_eq!(part(&s, "t", 0).leader, 2);
+    assert_eq!(
+        elect(&s, "t", ElectionType::Preferred),
+        Err(ElectionRefusal::PreferredNotAvailable),
+        "the preferred replica is fenced"
+    );
+    assert_eq!(
+        elect(&s, "t", ElectionType::Unclean),
+        Err(ElectionRefusal::NotNeeded),
+        "there is a leader"
+    );
+    apply_all(&mut s, vec![MetadataCommand::UnfenceBroker { id: 1 }]);
+    let epoch = part(&s, "t", 0).partition_epoch;
+    apply_all(
+        &mut s,
+        vec![MetadataCommand::ChangePartition {
+            topic: "t".into(),
+            partition: 0,
+            leader: None,
+            isr: Some(vec![1, 2, 3]),
+            expected_partition_epoch: Some(epoch),
+        }],
+    );
+    let cmd = elect(&s, "t", ElectionType::Preferred).unwrap();
+    apply_all(&mut s, vec![cmd]);
+    assert_eq!(
+        part(&s, "t", 0).leader,
+        1,
+        "the preferred replica leads again"
+    );
+
+    // A partition whose ISR is gone: unclean picks a live replica outside it.
+    create(&mut s, "u", vec![vec![2, 3]], &[]);
+    fence(&mut s, 3);
+    fence(&mut s, 2);
+    assert_eq!(part(&s, "u", 0).leader, -1);
+    assert_eq!(
+        elect(&s, "u", ElectionType::Unclean),
+        Err(ElectionRefusal::EligibleNotAvailable)
+    );
+    apply_all(&mut s, vec![MetadataCommand::UnfenceBroker { id: 3 }]);
+    let isr_before = part(&s, "u", 0).isr.clone();
+    assert!(!isr_before.contains(&3), "{isr_before:?}");
+    let cmd = elect(&s, "u", ElectionType::Unclean).unwrap();
+    apply_all(&mut s, vec![cmd]);
+    assert_eq!(
+        (part(&s, "u", 0).leader, part(&s, "u", 0).isr.clone()),
+        (3, vec![3])
+    );
+}
