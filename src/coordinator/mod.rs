@@ -129,7 +129,8 @@ pub struct GroupCoordinator {
     /// leads them).
     loaded: Mutex<std::collections::HashSet<i32>>,
     log: Box<dyn OffsetsLog>,
-    /// Woken when a group's timers may have moved earlier.
+    /// Woken when a group's timers may have moved earlier (JoinGroup, SyncGroup,
+    /// LeaveGroup); never by `tick` itself, whose caller sleeps until the next deadline.
     pub timers_changed: Notify,
 }
 
@@ -174,7 +175,6 @@ impl GroupCoordinator {
     ) -> (T, Option<Result<WriteMark, GroupError>>) {
         let CoordinatorResult { records, response } = result;
         if records.is_empty() {
-            self.timers_changed.notify_one();
             return (response, None);
         }
         let encoded: Vec<_> = records.iter().map(CoordinatorRecord::encode).collect();
@@ -199,7 +199,6 @@ impl GroupCoordinator {
                 g.last_write = Some(written.clone());
             }
         }
-        self.timers_changed.notify_one();
         (response, Some(written))
     }
 
@@ -268,7 +267,9 @@ impl GroupCoordinator {
         let partition = self.partition_of(group_id);
         let mut shard = self.shard_at(partition);
         let result = shard.join(&self.config, group_id, p, now);
-        self.write(&mut shard, partition, result, now).0
+        let rx = self.write(&mut shard, partition, result, now).0;
+        self.timers_changed.notify_one();
+        rx
     }
 
     /// SyncGroup. When the leader's assignment cannot be written, the group rebalances
@@ -283,6 +284,7 @@ impl GroupCoordinator {
             let rebalance = shard.assignment_not_written(group_id, generation, now);
             let _ = self.write(&mut shard, partition, rebalance, now);
         }
+        self.timers_changed.notify_one();
         rx
     }
 
@@ -310,7 +312,9 @@ impl GroupCoordinator {
         let partition = self.partition_of(group_id);
         let mut shard = self.shard_at(partition);
         let result = shard.leave(group_id, members, now)?;
-        Ok(self.write(&mut shard, partition, result, now).0)
+        let results = self.write(&mut shard, partition, result, now).0;
+        self.timers_changed.notify_one();
+        Ok(results)
     }
 
     /// OffsetCommit. Offsets are written to `__consumer_offsets` before they count; the

@@ -683,3 +683,24 @@ fn replaying_the_log_rebuilds_what_the_writes_left() {
         );
     }
 }
+
+#[tokio::test]
+async fn ticking_does_not_wake_the_timer_task_itself() {
+    let (c, _) = coordinator(0);
+    let (_a, mut ra) = join_new(&c, "g", 0);
+    ready(&mut ra).unwrap();
+    // Consume the wake-up the join left.
+    c.timers_changed.notified().await;
+    for now in [1, 2, 3] {
+        c.tick(now);
+    }
+    let woken = tokio::time::timeout(
+        std::time::Duration::from_millis(50),
+        c.timers_changed.notified(),
+    )
+    .await;
+    assert!(
+        woken.is_err(),
+        "tick must not wake its own caller (it would spin)"
+    );
+}
