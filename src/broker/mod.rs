@@ -5,6 +5,7 @@
 //! Speaks domain types only; handlers translate Kafka messages to these calls and the
 //! errors back to Kafka codes through `handlers::errors`.
 
+mod cleaner;
 mod configs;
 mod elections;
 mod offsets_topic;

@@ -63,6 +63,7 @@ pub async fn run(
         )));
     }
     let housekeeping = tokio::spawn(housekeeping(broker.clone(), stop_rx.clone()));
+    let cleaner = tokio::spawn(super::cleaner::log_cleaner(broker.clone(), stop_rx.clone()));
     let group_timers = tokio::spawn(group_timers(broker.clone(), stop_rx.clone()));
     let follow = tokio::spawn(follow_metadata(broker.clone(), stop_rx.clone()));
     let heartbeats = tokio::spawn(heartbeats(broker.clone(), stop_rx.clone()));
@@ -95,6 +96,7 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(10), s).await;
     }
     let _ = housekeeping.await;
+    let _ = cleaner.await;
     let _ = group_timers.await;
     let _ = follow.await;
     let _ = heartbeats.await;

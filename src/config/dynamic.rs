@@ -31,9 +31,23 @@ const SYNONYMS: &[&str] = &[
     "log.roll.jitter.hours",
 ];
 
-/// Whether vltava changes `key` at runtime: every broker default of a topic config.
+/// The log cleaner's settings Kafka changes at runtime (`LogCleaner.ReconfigurableConfigs`);
+/// the cleaner task reads them before every pass.
+const CLEANER_KEYS: &[&str] = &[
+    "log.cleaner.threads",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.io.buffer.load.factor",
+    "log.cleaner.io.buffer.size",
+    "log.cleaner.io.max.bytes.per.second",
+    "log.cleaner.backoff.ms",
+];
+
+/// Whether vltava changes `key` at runtime: every broker default of a topic config, and
+/// the log cleaner's settings.
 pub fn is_dynamic(key: &str) -> bool {
-    SYNONYMS.contains(&key) || TOPIC_CONFIGS.iter().any(|d| d.broker_key == Some(key))
+    SYNONYMS.contains(&key)
+        || CLEANER_KEYS.contains(&key)
+        || TOPIC_CONFIGS.iter().any(|d| d.broker_key == Some(key))
 }
 
 /// The broker config schema, as config changes see it.

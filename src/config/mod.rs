@@ -95,6 +95,8 @@ pub struct BrokerConfig {
     pub log_flush_scheduler_interval_ms: u64,
     /// Defaults for every topic's log (topic configs override them).
     pub log: LogConfig,
+    /// The log cleaner (`log.cleaner.*`).
+    pub cleaner: crate::storage::CleanerConfig,
     /// The group coordinator's settings (`group.*`, `offsets.*`).
     pub group: GroupConfig,
     /// `offsets.retention.check.interval.ms`
@@ -387,6 +389,7 @@ impl BrokerConfig {
                 .positive_long("log.flush.scheduler.interval.ms", i64::MAX)?
                 as u64,
             log,
+            cleaner: cleaner_config(&p)?,
             group,
             offsets_retention_check_interval_ms,
             offsets_topic_segment_bytes,
@@ -409,6 +412,42 @@ fn retention_ms(p: &Props) -> Result<i64, ConfigError> {
     };
     // Kafka treats any negative value as "unlimited".
     Ok(if ms < 0 { -1 } else { ms })
+}
+
+fn cleaner_config(p: &Props) -> Result<crate::storage::CleanerConfig, ConfigError> {
+    let d = crate::storage::CleanerConfig::default();
+    let at_least = |key: &str, v: f64, min: f64| {
+        if v < min {
+            Err(ConfigError::invalid(
+                key,
+                p.get(key).unwrap_or_default(),
+                format!("must be at least {min}"),
+            ))
+        } else {
+            Ok(v)
+        }
+    };
+    let threads = p.int("log.cleaner.threads", d.threads)?;
+    at_least("log.cleaner.threads", f64::from(threads), 0.0)?;
+    let io_buffer_size = p.int("log.cleaner.io.buffer.size", d.io_buffer_size)?;
+    at_least("log.cleaner.io.buffer.size", f64::from(io_buffer_size), 0.0)?;
+    let dedupe = p.long("log.cleaner.dedupe.buffer.size", d.dedupe_buffer_size)?;
+    let load_factor = p.double("log.cleaner.io.buffer.load.factor", d.io_buffer_load_factor)?;
+    let max_rate = p.double(
+        "log.cleaner.io.max.bytes.per.second",
+        d.io_max_bytes_per_second,
+    )?;
+    let backoff_ms = p.long("log.cleaner.backoff.ms", d.backoff_ms)?;
+    at_least("log.cleaner.backoff.ms", backoff_ms as f64, 0.0)?;
+    Ok(crate::storage::CleanerConfig {
+        enable: p.bool("log.cleaner.enable", d.enable)?,
+        threads,
+        dedupe_buffer_size: dedupe,
+        io_buffer_load_factor: load_factor,
+        io_buffer_size,
+        io_max_bytes_per_second: max_rate,
+        backoff_ms,
+    })
 }
 
 fn split_list(v: &str) -> impl Iterator<Item = &str> {
@@ -442,6 +481,18 @@ impl Props<'_> {
             ));
         }
         Ok(v)
+    }
+
+    fn double(&self, key: &str, default: f64) -> Result<f64, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|x| !x.is_nan())
+                .ok_or_else(|| ConfigError::invalid(key, v, "not a valid number (double)")),
+        }
     }
 
     fn int(&self, key: &str, default: i32) -> Result<i32, ConfigError> {

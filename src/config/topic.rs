@@ -274,8 +274,25 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), InvalidTopicConfi
         "segment.ms" | "index.interval.bytes" if parse_i64(value) < 1 => {
             return Err(bad("Value must be at least 1"));
         }
-        "max.message.bytes" | "min.insync.replicas" if parse_i64(value) < 0 => {
+        "max.message.bytes"
+        | "min.insync.replicas"
+        | "delete.retention.ms"
+        | "min.compaction.lag.ms"
+            if parse_i64(value) < 0 =>
+        {
             return Err(bad("Value must be at least 0"));
+        }
+        "max.compaction.lag.ms" if parse_i64(value) < 1 => {
+            return Err(bad("Value must be at least 1"));
+        }
+        "min.cleanable.dirty.ratio" => {
+            let ratio: f64 = value.trim().parse().unwrap_or(f64::NAN);
+            if ratio < 0.0 {
+                return Err(bad("Value must be at least 0"));
+            }
+            if ratio > 1.0 {
+                return Err(bad("Value must be no more than 1"));
+            }
         }
         _ => {}
     }
@@ -431,9 +448,21 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
     }
     // Produce checks these on every request; resolved here once per config change.
     let effective = |name| effective_i64(name, overrides, broker);
-    c.delete_retention = lookup("cleanup.policy")
+    let policy = lookup("cleanup.policy").map(|d| resolve(d, overrides, broker).value);
+    let has = |name: &str| {
+        policy
+            .as_deref()
+            .is_some_and(|p| p.split(',').any(|p| p.trim() == name))
+    };
+    c.delete_retention = policy.is_none() || has("delete");
+    c.compact = has("compact");
+    c.delete_retention_ms = effective("delete.retention.ms");
+    c.min_compaction_lag_ms = effective("min.compaction.lag.ms");
+    c.max_compaction_lag_ms = effective("max.compaction.lag.ms");
+    c.min_cleanable_dirty_ratio = lookup("min.cleanable.dirty.ratio")
         .map(|d| resolve(d, overrides, broker).value)
-        .is_none_or(|policy| policy.split(',').any(|p| p.trim() == "delete"));
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.5);
     c.timestamp_before_max_ms = effective("message.timestamp.before.max.ms");
     c.timestamp_after_max_ms = effective("message.timestamp.after.max.ms");
     c.min_insync_replicas = effective("min.insync.replicas");

@@ -26,6 +26,9 @@ pub const ATTR_LOG_APPEND_TIME: i16 = 0x08;
 pub const ATTR_TRANSACTIONAL: i16 = 0x10;
 /// Attribute bit: control batch (transaction markers).
 pub const ATTR_CONTROL: i16 = 0x20;
+/// Attribute bit (KIP-534): the base timestamp is the batch's delete horizon, the time
+/// after which the cleaner removes its tombstones.
+pub const ATTR_DELETE_HORIZON: i16 = 0x40;
 
 /// Errors found while checking raw batch bytes.
 #[derive(Error, Debug, Clone, PartialEq, Eq)]
@@ -162,6 +165,11 @@ impl BatchHeader {
 
     pub fn is_control(&self) -> bool {
         self.attributes & ATTR_CONTROL != 0
+    }
+
+    /// The delete horizon the cleaner set on this batch (KIP-534), if any.
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        (self.attributes & ATTR_DELETE_HORIZON != 0).then_some(self.base_timestamp)
     }
 
     /// True when the batch timestamps are LogAppendTime.

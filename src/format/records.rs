@@ -1,7 +1,8 @@
 //! Record-level iteration inside one v2 batch: yields `(offset, timestamp)` per record,
 //! decompressing gzip / snappy (raw or xerial-framed) / lz4 (frame) / zstd as needed.
 //!
-//! Owns: varint decoding and decompression for timestamp lookups (ListOffsets).
+//! Owns: varint decoding and decompression for timestamp lookups (ListOffsets), readers
+//! of internal topics and the log cleaner.
 //! Must never: be used on the produce or fetch hot path, buffer a whole decompressed
 //! batch when a streaming decoder exists, inflate a batch past `MAX_DECOMPRESSED`, or
 //! panic on malformed input.
@@ -161,6 +162,13 @@ impl<'a> RecordIter<'a> {
 
     /// Reads one record's prefix; returns (offset, timestamp, bytes left in the record).
     fn record_prefix(&mut self) -> Result<(i64, i64, u64), BatchError> {
+        let (offset, ts, _, rest) = self.record_prefix_raw()?;
+        Ok((offset, ts, rest))
+    }
+
+    /// `record_prefix` plus the record's own timestamp (base timestamp + delta), which a
+    /// LogAppendTime batch keeps underneath the batch's time.
+    fn record_prefix_raw(&mut self) -> Result<(i64, i64, i64, u64), BatchError> {
         let (len, _) = self.read_varlong()?;
         if len < 0 {
             return Err(BatchError::MalformedRecord("negative record length"));
@@ -172,12 +180,62 @@ impl<'a> RecordIter<'a> {
         let rest = len.checked_sub(consumed).filter(|r| *r >= 0);
         let rest = rest.ok_or(BatchError::MalformedRecord("record length too small"))?;
         let h = &self.header;
+        let own = h.base_timestamp.wrapping_add(ts_delta);
         let ts = if h.is_log_append_time() {
             h.max_timestamp
         } else {
-            h.base_timestamp.wrapping_add(ts_delta)
+            own
         };
-        Ok((h.base_offset.wrapping_add(offset_delta), ts, rest as u64))
+        Ok((
+            h.base_offset.wrapping_add(offset_delta),
+            ts,
+            own,
+            rest as u64,
+        ))
+    }
+
+    /// The next record whole, for the log cleaner (which keeps or drops records and
+    /// writes the kept ones again). `None` at the end of the batch.
+    pub fn next_raw(&mut self) -> Option<Result<RawRecord, BatchError>> {
+        if self.remaining <= 0 || self.failed {
+            return None;
+        }
+        self.remaining -= 1;
+        let r = self.raw_record();
+        self.failed = r.is_err();
+        Some(r)
+    }
+
+    fn raw_record(&mut self) -> Result<RawRecord, BatchError> {
+        let (offset, _, own_timestamp, rest) = self.record_prefix_raw()?;
+        let body = self.record_body(rest)?;
+        let mut cur = &body[..];
+        let key = take_varbytes(&mut cur)?;
+        let tombstone = take_varbytes(&mut cur)?.is_none();
+        Ok(RawRecord {
+            offset,
+            timestamp: own_timestamp,
+            key,
+            tombstone,
+            body: bytes::Bytes::from(body),
+        })
+    }
+
+    /// The `rest` bytes of a record after its offset delta.
+    fn record_body(&mut self, rest: u64) -> Result<Vec<u8>, BatchError> {
+        if rest > MAX_DECOMPRESSED as u64 {
+            return Err(BatchError::MalformedRecord("record too large"));
+        }
+        // Grows with the bytes actually read: `rest` is only what the record claims.
+        let mut body = Vec::new();
+        (&mut self.reader)
+            .take(rest)
+            .read_to_end(&mut body)
+            .map_err(decomp_err)?;
+        if body.len() as u64 != rest {
+            return Err(BatchError::MalformedRecord("unexpected end of records"));
+        }
+        Ok(body)
     }
 
     /// The next record with its key and value (headers are skipped), for readers of
@@ -194,18 +252,7 @@ impl<'a> RecordIter<'a> {
 
     fn keyed_record(&mut self) -> Result<KeyedRecord, BatchError> {
         let (offset, timestamp, rest) = self.record_prefix()?;
-        if rest > MAX_DECOMPRESSED as u64 {
-            return Err(BatchError::MalformedRecord("record too large"));
-        }
-        // Grows with the bytes actually read: `rest` is only what the record claims.
-        let mut body = Vec::new();
-        (&mut self.reader)
-            .take(rest)
-            .read_to_end(&mut body)
-            .map_err(decomp_err)?;
-        if body.len() as u64 != rest {
-            return Err(BatchError::MalformedRecord("unexpected end of records"));
-        }
+        let body = self.record_body(rest)?;
         let mut cur = &body[..];
         let key = take_varbytes(&mut cur)?;
         let value = take_varbytes(&mut cur)?;
@@ -235,6 +282,18 @@ pub struct KeyedRecord {
     pub timestamp: i64,
     pub key: Option<bytes::Bytes>,
     pub value: Option<bytes::Bytes>,
+}
+
+/// One record as stored: its offset, its own timestamp (LogAppendTime batches included),
+/// its key, whether its value is null, and its bytes after the offset delta (key, value
+/// and headers, as written), which [`crate::format::rebuild`] writes back unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub key: Option<bytes::Bytes>,
+    pub tombstone: bool,
+    pub body: bytes::Bytes,
 }
 
 /// Reads a zigzag varint length followed by that many bytes (-1: null).

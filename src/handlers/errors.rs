@@ -42,6 +42,7 @@ pub fn storage_error(e: &StorageError) -> ResponseError {
         StorageError::InvalidRecord(_) => ResponseError::InvalidRecord,
         StorageError::InvalidTopic(_) => ResponseError::InvalidTopicException,
         StorageError::LogClosed(_) => ResponseError::UnknownTopicOrPartition,
+        StorageError::CleanerStopped => ResponseError::UnknownServerError,
         StorageError::Io(_)
         | StorageError::IoAt { .. }
         | StorageError::BadCheckpoint { .. }

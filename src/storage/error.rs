@@ -55,6 +55,8 @@ pub enum StorageError {
     LogClosed(String),
     #[error("log directory {dir} is offline: {reason}")]
     LogDirOffline { dir: PathBuf, reason: String },
+    #[error("the log cleaner was stopped")]
+    CleanerStopped,
     #[error("partition {partition} is offline: it failed to load: {reason}")]
     PartitionOffline { partition: String, reason: String },
     #[error("malformed checkpoint file {path}: {reason}")]

@@ -45,7 +45,9 @@ struct Scan {
     batches: Vec<(u64, BatchHeader)>,
 }
 
-const SKIP_SUFFIXES: [&str; 4] = [".deleted", ".cleaned", ".swap", ".tmp"];
+/// Leftovers removed at load: an interrupted cleaning's output, deletions, temp files.
+/// (`.log.swap` is a finished cleaning whose swap was interrupted: completed instead.)
+const SKIP_SUFFIXES: [&str; 3] = [".deleted", ".cleaned", ".tmp"];
 
 fn parse_base(name: &str, ext: &str) -> Option<i64> {
     let stem = name.strip_suffix(ext)?;
@@ -59,12 +61,15 @@ fn parse_base(name: &str, ext: &str) -> Option<i64> {
 fn discover(dir: &Path) -> Result<Vec<i64>, StorageError> {
     let mut logs = Vec::new();
     let mut indexes = Vec::new();
+    let mut swaps = Vec::new();
     for entry in fs::read_dir(dir).at(dir)? {
         let entry = entry.at(dir)?;
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
-        if SKIP_SUFFIXES.iter().any(|s| name.ends_with(s)) {
+        if let Some(base) = parse_base(&name, ".log.swap") {
+            swaps.push(base);
+        } else if SKIP_SUFFIXES.iter().any(|s| name.ends_with(s)) || name.ends_with(".swap") {
             log::info!("removing leftover file {}", entry.path().display());
             fs::remove_file(entry.path()).at(&entry.path())?;
         } else if let Some(base) = parse_base(&name, ".log") {
@@ -76,6 +81,20 @@ fn discover(dir: &Path) -> Result<Vec<i64>, StorageError> {
         }
     }
     logs.sort_unstable();
+    for base in swaps {
+        let path = segment_path(dir, base, "log.swap");
+        let next = scan(&path, base, base, false)?.next_offset;
+        log::info!(
+            "{}: completing an interrupted cleaner swap (offsets {base}..{next})",
+            path.display()
+        );
+        super::clean::complete_swap(dir, base, next, &logs)?;
+        let replaced = |b: &i64| *b >= base && *b < next.max(base + 1);
+        logs.retain(|b| !replaced(b));
+        indexes.retain(|(b, _)| !replaced(b));
+        logs.push(base);
+        logs.sort_unstable();
+    }
     for (base, path) in indexes {
         if logs.binary_search(&base).is_err() {
             fs::remove_file(&path).at(&path)?;

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::checkpoint::{self, LOG_START_FILE, RECOVERY_POINT_FILE, REPLICATION_OFFSET_FILE};
+use super::cleaner::{CLEANER_CHECKPOINT_FILE, CleanerState};
 use super::error::{IoContext, StorageError};
 use super::health::LogDirHealth;
 use super::load::{LoadParams, load_partition};
@@ -32,6 +33,8 @@ pub struct LogManager {
     health: Arc<LogDirHealth>,
     /// Serialises checkpoint writers (they share tmp file names).
     checkpoint_lock: Mutex<()>,
+    /// The log cleaner's checkpoints and skipped logs (`cleaner.rs`).
+    cleaner: Mutex<CleanerState>,
 }
 
 /// A partition that failed to load: why, and its checkpointed offsets (written back
@@ -73,6 +76,7 @@ impl LogManager {
         let hw_path = dir.join(REPLICATION_OFFSET_FILE);
         let hw_file = hw_path.exists();
         let high_watermarks = checkpoint::read(&hw_path)?;
+        let cleaner_points = checkpoint::read(&dir.join(CLEANER_CHECKPOINT_FILE))?;
         let health = Arc::new(LogDirHealth::new(dir));
         let mut logs = HashMap::new();
         let mut offline = HashMap::new();
@@ -141,12 +145,27 @@ impl LogManager {
             offline: RwLock::new(offline),
             health,
             checkpoint_lock: Mutex::new(()),
+            cleaner: Mutex::new(CleanerState {
+                points: cleaner_points,
+                ..Default::default()
+            }),
         };
         manager.checkpoint()?;
         if clean {
             fs::remove_file(&marker).at(&marker)?;
         }
         Ok(manager)
+    }
+
+    pub(super) fn cleaner_state(&self) -> std::sync::MutexGuard<'_, CleanerState> {
+        self.cleaner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Held while a checkpoint file is written (they share tmp file names).
+    pub(super) fn checkpoint_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.checkpoint_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn read_logs(&self) -> RwLockReadGuard<'_, HashMap<TopicPartition, Arc<PartitionLog>>> {
@@ -265,6 +284,7 @@ impl LogManager {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(tp)
                 .is_some();
+            self.cleaner_state().points.remove(tp);
             match logs.remove(tp) {
                 Some(log) => log.mark_closed(),
                 None if was_offline => {}

@@ -22,6 +22,8 @@
 
 mod blocking;
 mod checkpoint;
+mod clean;
+mod cleaner;
 mod epoch;
 mod error;
 mod health;
@@ -35,6 +37,8 @@ mod replica;
 mod segment;
 
 #[cfg(test)]
+mod tests_compaction;
+#[cfg(test)]
 mod tests_log;
 #[cfg(test)]
 mod tests_read;
@@ -45,6 +49,8 @@ mod tests_replica;
 
 pub use crate::format::{BatchError, BatchHeader, FileSlice};
 pub use blocking::blocking;
+pub use clean::{CleanStats, Cleanable};
+pub use cleaner::CleanerConfig;
 pub use epoch::{EpochEntry, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use error::StorageError;
 pub use health::LogDirHealth;
@@ -129,6 +135,17 @@ pub struct LogConfig {
     pub timestamp_after_max_ms: i64,
     /// min.insync.replicas (checked by acks=all produce, not by storage)
     pub min_insync_replicas: i64,
+    /// cleanup.policy includes `compact`: the log cleaner keeps the latest record per key.
+    pub compact: bool,
+    /// delete.retention.ms: how long the cleaner keeps tombstones (and, in Kafka,
+    /// transaction markers) once it has seen them
+    pub delete_retention_ms: i64,
+    /// min.cleanable.dirty.ratio
+    pub min_cleanable_dirty_ratio: f64,
+    /// min.compaction.lag.ms: records younger than this are not cleaned
+    pub min_compaction_lag_ms: i64,
+    /// max.compaction.lag.ms: records older than this are cleaned whatever the ratio
+    pub max_compaction_lag_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -148,6 +165,11 @@ impl Default for LogConfig {
             timestamp_before_max_ms: i64::MAX,
             timestamp_after_max_ms: 3_600_000,
             min_insync_replicas: 1,
+            compact: false,
+            delete_retention_ms: 86_400_000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
         }
     }
 }

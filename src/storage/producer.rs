@@ -124,6 +124,15 @@ impl ProducerState {
         apply_to(entry, h, timestamp);
     }
 
+    /// The last offset of each producer's latest batch (the batch the cleaner must keep,
+    /// even emptied, so the producer's sequence survives compaction).
+    pub fn last_offsets(&self) -> HashMap<i64, i64> {
+        self.producers
+            .iter()
+            .filter_map(|(pid, e)| e.batches.back().map(|b| (*pid, b.last_offset)))
+            .collect()
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.producers.len()

@@ -172,7 +172,10 @@ impl PartitionLog {
         self.check_open(&inner)?;
         let first = walked[0].1;
         let leo = inner.next_offset;
-        if first.base_offset != leo {
+        // A first batch above the log end is a gap the leader's cleaner left (compacted
+        // batches keep their offsets; a removed batch leaves its offsets unused), as
+        // Kafka's follower append accepts; below it is an error.
+        if first.base_offset < leo {
             let empty = inner.size() == 0;
             if empty && first.base_offset < leo && first.last_offset() >= leo {
                 self.restart_empty_at(&mut inner, first.base_offset)?;
