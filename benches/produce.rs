@@ -24,13 +24,16 @@ const SHAPES: &[(&str, usize, usize)] = &[
     ("1MiB/1KiB", 1000 * 1024, 1024),
 ];
 
-fn limits() -> Limits {
+fn limits() -> Limits<'static> {
     Limits {
         max_message_bytes: 1_048_588,
         segment_bytes: 1 << 30,
         now_ms: NOW,
         timestamp_bounds: Some((i64::MAX, i64::MAX)),
         version: 12,
+        compacted: false,
+        topic: "bench",
+        partition: 0,
     }
 }
 

@@ -204,6 +204,26 @@ def message_set_v1(records: list[tuple[bytes | None, bytes | None]], ts: int) ->
     return bytes(out)
 
 
+def record_batch_v2_at(records: list[tuple[bytes | None, bytes | None]], timestamps: list[int]) -> bytearray:
+    """An uncompressed magic-2 batch whose records carry the given timestamps."""
+    body = bytearray()
+    base = timestamps[0]
+    for i, ((key, value), ts) in enumerate(zip(records, timestamps)):
+        rec = bytearray()
+        rec += i8(0)
+        rec += varint(ts - base)
+        rec += varint(i)
+        rec += varint(-1) if key is None else varint(len(key)) + key
+        rec += varint(-1) if value is None else varint(len(value)) + value
+        rec += varint(0)
+        body += varint(len(rec)) + rec
+    n = len(records)
+    after_crc = (i16(0) + i32(n - 1) + i64(base) + i64(max(timestamps)) + i64(-1) + i16(-1) + i32(-1)
+                 + i32(n) + bytes(body))
+    crc = calc_crc32c(memoryview(after_crc))
+    return bytearray(i64(0) + i32(9 + len(after_crc)) + i32(-1) + i8(2) + struct.pack(">I", crc) + after_crc)
+
+
 # --------------------------------------------------------------- requests
 def produce_v7(topic: str, partition: int | list[int], records: bytes, correlation_id: int = 11,
                version: int = 7, timeout_ms: int = 10000) -> bytes:
@@ -235,6 +255,25 @@ def parse_produce_v7(r: Reader, correlation_id: int = 11, version: int = 7) -> d
             out[(name, idx)] = (err, base)
     r.i32()  # throttle
     assert r.done(), f"trailing bytes in Produce v{version} response"
+    return out
+
+
+def parse_produce_v8(r: Reader, correlation_id: int = 11) -> dict[tuple[str, int], dict]:
+    """{(topic, partition): {error, base_offset, record_errors: [(index, message)],
+    error_message}} for Produce v8 (KIP-467's per-record errors)."""
+    assert r.i32() == correlation_id
+    out = {}
+    for _ in range(r.i32()):
+        name = r.string()
+        for _ in range(r.i32()):
+            idx, err, base = r.i32(), r.i16(), r.i64()
+            r.i64()  # log append time
+            r.i64()  # log start offset
+            record_errors = [(r.i32(), r.string()) for _ in range(r.i32())]
+            out[(name, idx)] = {"error": err, "base_offset": base, "record_errors": record_errors,
+                                "error_message": r.string()}
+    r.i32()  # throttle
+    assert r.done(), "trailing bytes in Produce v8 response"
     return out
 
 

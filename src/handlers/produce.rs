@@ -2,12 +2,11 @@
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
-    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
+    TopicProduceResponse,
 };
 use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
-
-use bytes::Bytes;
 
 use super::errors;
 use crate::broker::{Broker, now_ms};
@@ -71,8 +70,8 @@ pub async fn handle(
     let mode = if acks == -1 { Acks::All } else { Acks::Leader };
     let results = broker
         .replicas
-        .append_records(entries, mode, timeout, now, |config, records| {
-            check_batch(config, records, now, version)
+        .append_records(entries, mode, timeout, now, |config, entry| {
+            check_batch(config, entry, now, version)
         })
         .await;
     for (t, resp, entry) in slots {
@@ -98,12 +97,32 @@ pub async fn handle(
     Some(resp)
 }
 
-/// A refused batch: the Kafka error and its message.
-type Refusal = (ResponseError, Option<String>);
+/// A refused batch: the Kafka error, its message, and the records at fault (KIP-467).
+struct Refusal {
+    code: ResponseError,
+    message: Option<String>,
+    record_errors: Vec<(i32, Option<String>)>,
+}
+
+impl Refusal {
+    fn new(code: ResponseError, message: impl Into<String>) -> Self {
+        Refusal {
+            code,
+            message: Some(message.into()),
+            record_errors: Vec::new(),
+        }
+    }
+}
 
 /// Validates a partition's batch against its topic's config (run under the leader role,
 /// before the append).
-fn check_batch(config: &LogConfig, records: &Bytes, now: i64, version: i16) -> Result<(), Refusal> {
+fn check_batch(
+    config: &LogConfig,
+    entry: &AppendEntry,
+    now: i64,
+    version: i16,
+) -> Result<(), Refusal> {
+    let records = &entry.records;
     let timestamp_bounds = (config.timestamp_type == TimestampType::CreateTime).then_some((
         config.timestamp_before_max_ms,
         config.timestamp_after_max_ms,
@@ -114,14 +133,20 @@ fn check_batch(config: &LogConfig, records: &Bytes, now: i64, version: i16) -> R
         now_ms: now,
         timestamp_bounds,
         version,
+        compacted: config.compact,
+        topic: &entry.topic,
+        partition: entry.partition,
     };
     let records = (!records.is_empty()).then_some(records);
-    let header =
-        validate::produce_records(records, &limits).map_err(|r| (r.error, Some(r.message)))?;
+    let header = validate::produce_records(records, &limits).map_err(|r| Refusal {
+        code: r.error,
+        message: Some(r.message),
+        record_errors: r.record_errors,
+    })?;
     if header.is_transactional() {
-        return Err((
+        return Err(Refusal::new(
             ResponseError::InvalidTxnState,
-            Some("transactional batches need a transaction coordinator, which this broker does not run".into()),
+            "transactional batches need a transaction coordinator, which this broker does not run",
         ));
     }
     Ok(())
@@ -143,7 +168,16 @@ fn answer(
         Err(e) => e,
     };
     match e {
-        AppendError::Rejected((code, message)) => error(resp, *code, message.clone()),
+        AppendError::Rejected(r) => error(resp, r.code, r.message.clone()).with_record_errors(
+            r.record_errors
+                .iter()
+                .map(|(index, message)| {
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(*index)
+                        .with_batch_index_error_message(message.clone().map(StrBytes::from_string))
+                })
+                .collect(),
+        ),
         AppendError::Replica(r) => {
             let resp = error(resp, super::replica_error(*r), None);
             // From v10 a NOT_LEADER_OR_FOLLOWER answer names the current leader (KIP-951).

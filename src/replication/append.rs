@@ -76,7 +76,7 @@ impl ReplicaManager {
         acks: Acks,
         timeout: Duration,
         now: i64,
-        check: impl Fn(&LogConfig, &Bytes) -> Result<(), E>,
+        check: impl Fn(&LogConfig, &AppendEntry) -> Result<(), E>,
     ) -> Vec<Result<AppendInfo, AppendError<E>>> {
         let deadline = Instant::now() + timeout;
         let mut results = Vec::with_capacity(entries.len());
@@ -107,7 +107,7 @@ impl ReplicaManager {
         e: &AppendEntry,
         acks: Acks,
         now: i64,
-        check: &impl Fn(&LogConfig, &Bytes) -> Result<(), E>,
+        check: &impl Fn(&LogConfig, &AppendEntry) -> Result<(), E>,
     ) -> Result<(AppendInfo, Written), AppendError<E>> {
         let r = self
             .hosted(&e.topic, e.partition)
@@ -115,7 +115,7 @@ impl ReplicaManager {
         let role = r.role.lock().unwrap_or_else(|p| p.into_inner());
         let leader = role.leader().map_err(AppendError::Replica)?;
         let config = r.log.config();
-        check(&config, &e.records).map_err(AppendError::Rejected)?;
+        check(&config, e).map_err(AppendError::Rejected)?;
         if acks == Acks::All && (leader.maximal_isr().len() as i64) < config.min_insync_replicas {
             return Err(AppendError::NotEnoughReplicas);
         }

@@ -73,6 +73,8 @@ pub(crate) struct CleanerState {
     pub points: HashMap<TopicPartition, i64>,
     /// Logs a pass failed on (corrupt data): not cleaned again until a restart.
     pub uncleanable: HashSet<TopicPartition>,
+    /// Logs a cleaner thread is cleaning now (no other thread picks them).
+    pub in_progress: HashSet<TopicPartition>,
 }
 
 impl LogManager {
@@ -86,16 +88,18 @@ impl LogManager {
         io: &mut dyn FnMut(u64) -> bool,
     ) -> Result<Option<(TopicPartition, CleanStats)>, StorageError> {
         self.health().check()?;
-        let (points, skip) = {
-            let st = self.cleaner_state();
-            (st.points.clone(), st.uncleanable.clone())
-        };
-        let best = self
-            .all()
+        // the log map is read before the cleaner state is locked (`delete` takes them in
+        // the other order)
+        let logs = self.all();
+        let mut st = self.cleaner_state();
+        let best = logs
             .into_iter()
-            .filter(|log| !skip.contains(log.topic_partition()))
+            .filter(|log| {
+                let tp = log.topic_partition();
+                !st.uncleanable.contains(tp) && !st.in_progress.contains(tp)
+            })
             .filter_map(|log| {
-                let c = log.cleanable(points.get(log.topic_partition()).copied(), now_ms)?;
+                let c = log.cleanable(st.points.get(log.topic_partition()).copied(), now_ms)?;
                 c.wanted().then_some((log, c))
             })
             .max_by(|(_, a), (_, b)| {
@@ -107,13 +111,29 @@ impl LogManager {
             return Ok(None);
         };
         let tp = log.topic_partition().clone();
+        st.in_progress.insert(tp.clone());
+        drop(st);
+        let result = self.clean_one(&log, &c, cfg, now_ms, io);
+        self.cleaner_state().in_progress.remove(&tp);
+        result
+    }
+
+    fn clean_one(
+        &self,
+        log: &super::PartitionLog,
+        c: &super::Cleanable,
+        cfg: &CleanerConfig,
+        now_ms: i64,
+        io: &mut dyn FnMut(u64) -> bool,
+    ) -> Result<Option<(TopicPartition, CleanStats)>, StorageError> {
+        let tp = log.topic_partition().clone();
         log::debug!(
             "cleaning {tp}: offsets {}..{}, dirty ratio {:.2}",
             c.first_dirty,
             c.end,
             c.ratio()
         );
-        match log.clean(&c, cfg.limits(), now_ms, io) {
+        match log.clean(c, cfg.limits(), now_ms, io) {
             Ok(done) if done.first_dirty == c.first_dirty => Ok(None),
             Ok(done) => {
                 self.cleaner_state()
