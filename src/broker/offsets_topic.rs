@@ -40,7 +40,7 @@ impl OffsetsLog for OffsetsTopicLog {
             partition,
             records: builder::build_batch(&recs, now).freeze(),
         };
-        let no_check = |_: &_, _: &_| Ok::<(), Infallible>(());
+        let no_check = |_: &_, _: &_| Ok::<_, Infallible>(None);
         match self.replicas.append_now(&entry, Acks::All, now, &no_check) {
             Ok((_, w)) => Ok(WriteMark {
                 partition,

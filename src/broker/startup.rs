@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use super::{Broker, Endpoint, StartupError, now_ms, offsets_topic};
 use crate::config::BrokerConfig;
-use crate::controller::quorum::{Listen, MetadataCommand, Quorum, QuorumConfig};
+use crate::controller::quorum::{ClusterState, Listen, MetadataCommand, Quorum, QuorumConfig};
 use crate::controller::{Metadata, meta_properties};
 use crate::coordinator::GroupCoordinator;
 use crate::replication::manager::ReplicaManager;
-use crate::storage::LogManager;
+use crate::storage::{LogConfig, LogManager};
 
 /// The directory of the replicated metadata log inside the log directory. Its name does
 /// not parse as `<topic>-<partition>`, so the log manager leaves it alone.
@@ -61,18 +61,13 @@ pub(super) async fn open(
         })
         .await?;
 
-    let topics = metadata.topics();
-    let configs = |topic: &str| {
-        let overrides = topics
-            .iter()
-            .find(|t| t.name == topic)
-            .map(|t| t.configs.clone())
-            .unwrap_or_default();
-        crate::config::topic::log_config(&config, &overrides)
+    let logs = {
+        let state = metadata.snapshot();
+        let configs = topic_log_configs(&config, &state);
+        Arc::new(tokio::task::block_in_place(|| {
+            LogManager::open(&config.log_dir, &configs, now_ms())
+        })?)
     };
-    let logs = Arc::new(tokio::task::block_in_place(|| {
-        LogManager::open(&config.log_dir, &configs, now_ms())
-    })?);
     let replicas = Arc::new(ReplicaManager::new(
         config.node_id,
         logs.clone(),
@@ -153,14 +148,7 @@ impl Broker {
     pub(super) fn reconcile(&self) {
         let state = self.metadata.snapshot();
         let broker_config = self.follow_dynamic_configs(&state);
-        let configs = |topic: &str| {
-            let overrides = state
-                .topics
-                .get(topic)
-                .map(|t| t.configs.clone())
-                .unwrap_or_default();
-            crate::config::topic::log_config(&broker_config, &overrides)
-        };
+        let configs = topic_log_configs(&broker_config, &state);
         // Creates, deletes and truncates logs, writes epoch checkpoints, replays groups.
         crate::storage::blocking(|| {
             self.replicas.reconcile(&state, &configs, now_ms());
@@ -168,6 +156,22 @@ impl Broker {
         });
         // Altered topic configs reach the logs that exist already.
         self.logs.apply_configs(&configs);
+    }
+}
+
+/// Each topic's log config: the broker's (effective) config under the topic's overrides
+/// in `state`.
+fn topic_log_configs<'a>(
+    broker: &'a BrokerConfig,
+    state: &'a ClusterState,
+) -> impl Fn(&str) -> LogConfig + 'a {
+    move |topic| {
+        let overrides = state
+            .topics
+            .get(topic)
+            .map(|t| t.configs.clone())
+            .unwrap_or_default();
+        crate::config::topic::log_config(broker, &overrides)
     }
 }
 

@@ -12,7 +12,9 @@ pub fn documentation(name: &str) -> Option<&'static str> {
         "compression.gzip.level" => {
             "Compression level used when compression.type is gzip (-1 for the codec's default)."
         }
-        "compression.lz4.level" => "Compression level used when compression.type is lz4.",
+        "compression.lz4.level" => {
+            "Compression level used when compression.type is lz4 (accepted as Kafka accepts it; vltava's lz4 encoder has one level, lz4's fast mode)."
+        }
         "compression.type" => {
             "The codec stored batches use: uncompressed, gzip, snappy, lz4, zstd, or producer to keep the producer's codec."
         }
@@ -102,6 +104,30 @@ pub fn documentation(name: &str) -> Option<&'static str> {
         "listeners" => {
             "The addresses the broker listens on, as NAME://host:port, separated by commas."
         }
+        "log.cleaner.backoff.ms" => "How long a cleaner thread waits when no log needs cleaning.",
+        "log.cleaner.dedupe.buffer.size" => {
+            "Memory for the cleaner's offset maps (key hash to latest offset), shared by the cleaner threads."
+        }
+        "log.cleaner.delete.retention.ms" => "The default of the topic config delete.retention.ms.",
+        "log.cleaner.enable" => "Whether the log cleaner runs (compacted topics need it).",
+        "log.cleaner.io.buffer.load.factor" => {
+            "How full the offset map may get, as a fraction of its size."
+        }
+        "log.cleaner.io.buffer.size" => "The cleaner's read and write buffer size.",
+        "log.cleaner.io.max.bytes.per.second" => {
+            "The cleaner's I/O limit: reads and writes together, in bytes per second."
+        }
+        "log.cleaner.max.compaction.lag.ms" => {
+            "The default of the topic config max.compaction.lag.ms."
+        }
+        "log.cleaner.min.cleanable.ratio" => {
+            "The default of the topic config min.cleanable.dirty.ratio."
+        }
+        "log.cleaner.min.compaction.lag.ms" => {
+            "The default of the topic config min.compaction.lag.ms."
+        }
+        "log.cleaner.threads" => "The number of log cleaner threads.",
+        "log.cleanup.policy" => "The default of the topic config cleanup.policy.",
         "log.dir" => "The directory of the broker's data, used when log.dirs is not set.",
         "log.dirs" => "The directories of the broker's data, separated by commas.",
         "log.flush.interval.messages" => "The default of the topic config flush.messages.",

@@ -350,6 +350,18 @@ impl BrokerConfig {
                 "must be at least 1",
             ));
         }
+        // Broker defaults of topic configs are checked as the topic configs are (Kafka
+        // refuses to start with a bad one).
+        for def in topic::TOPIC_CONFIGS {
+            let Some((key, value)) = def.broker_key.and_then(|k| p.get(k).map(|v| (k, v))) else {
+                continue;
+            };
+            if let Err(e) = topic::validate(def.name, Some(value)) {
+                let prefix = format!("Invalid value {value} for configuration {}: ", def.name);
+                let why = e.0.strip_prefix(&prefix).unwrap_or(&e.0).to_string();
+                return Err(ConfigError::invalid(key, value, why));
+            }
+        }
         let mut ignored = Vec::new();
         let mut unknown = Vec::new();
         for key in props.keys() {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::BrokerConfig;
+use crate::format::batch::Compression;
 use crate::storage::{LogConfig, TimestampType};
 
 /// Kafka's config value types, as DescribeConfigs (v3+) reports them.
@@ -264,11 +265,29 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), InvalidTopicConfi
         "message.timestamp.type" if value != "CreateTime" && value != "LogAppendTime" => {
             return Err(bad("String must be one of: CreateTime, LogAppendTime"));
         }
-        "compression.type" if value != "producer" => {
-            // Recompressing on the broker would mean decoding every produced batch.
+        "compression.type"
+            if !["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"].contains(&value) =>
+        {
             return Err(bad(
-                "vltava stores batches as the producer compressed them; only `producer` is supported",
+                "String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer",
             ));
+        }
+        "compression.gzip.level" if !matches!(parse_i64(value), 1..=9 | -1) => {
+            return Err(bad("Value must be between 1 and 9 or equal to -1"));
+        }
+        "compression.lz4.level" | "compression.zstd.level" => {
+            let (min, max) = if name == "compression.lz4.level" {
+                (1, 17)
+            } else {
+                (-131_072, 22)
+            };
+            let v = parse_i64(value);
+            if v < min {
+                return Err(bad(&format!("Value must be at least {min}")));
+            }
+            if v > max {
+                return Err(bad(&format!("Value must be no more than {max}")));
+            }
         }
         "segment.bytes" if parse_i64(value) < 14 => return Err(bad("Value must be at least 14")),
         "segment.ms" | "index.interval.bytes" if parse_i64(value) < 1 => {
@@ -459,6 +478,24 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
     c.delete_retention_ms = effective("delete.retention.ms");
     c.min_compaction_lag_ms = effective("min.compaction.lag.ms");
     c.max_compaction_lag_ms = effective("max.compaction.lag.ms");
+    let codec = lookup("compression.type").map(|d| resolve(d, overrides, broker).value);
+    (c.compression, c.compression_level) = match codec.as_deref() {
+        Some("uncompressed") => (Some(Compression::None), None),
+        Some("gzip") => (
+            Some(Compression::Gzip),
+            Some(effective("compression.gzip.level") as i32).filter(|l| *l > 0),
+        ),
+        Some("snappy") => (Some(Compression::Snappy), None),
+        Some("lz4") => (
+            Some(Compression::Lz4),
+            Some(effective("compression.lz4.level") as i32),
+        ),
+        Some("zstd") => (
+            Some(Compression::Zstd),
+            Some(effective("compression.zstd.level") as i32),
+        ),
+        _ => (None, None),
+    };
     c.min_cleanable_dirty_ratio = lookup("min.cleanable.dirty.ratio")
         .map(|d| resolve(d, overrides, broker).value)
         .and_then(|v| v.trim().parse().ok())

@@ -1,5 +1,6 @@
 //! Writes record batches again from records read out of them: the log cleaner's
-//! retained records (Kafka's `MemoryRecords.filterTo` / `buildRetainedRecordsInto`).
+//! retained records (Kafka's `MemoryRecords.filterTo` / `buildRetainedRecordsInto`), and
+//! produced batches recompressed to a topic's `compression.type`.
 //!
 //! Owns: encoding records (their key, value and headers bytes kept as they were) into a
 //! v2 batch under a given header, compression with each codec, the CRC.
@@ -134,6 +135,25 @@ pub fn encode_batch(
     Ok(b)
 }
 
+/// The batch (one whole v2 batch) with its records compressed with `codec` instead
+/// (Kafka's `LogValidator` when a topic's `compression.type` differs from the producer's):
+/// every header field and every record kept as it was.
+pub fn recompress(
+    batch: &[u8],
+    codec: Compression,
+    level: Option<i32>,
+) -> Result<Vec<u8>, BatchError> {
+    let header = BatchHeader::parse(batch)?;
+    let mut it = super::records::RecordIter::new(batch)?;
+    let records: Vec<RawRecord> = std::iter::from_fn(|| it.next_raw()).collect::<Result<_, _>>()?;
+    if records.len() != header.records_count.max(0) as usize {
+        return Err(BatchError::MalformedRecord(
+            "record count does not match the records",
+        ));
+    }
+    encode_batch(&header, &records, codec, level)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +189,41 @@ mod tests {
             assert_eq!(back.last_offset(), h.last_offset(), "{codec:?}");
             assert_eq!(back.compression().unwrap(), codec);
             assert_eq!(raw_records(&out), kept, "{codec:?}");
+        }
+    }
+
+    #[test]
+    fn recompressing_changes_only_the_codec() {
+        let original = build_batch(
+            &BatchSpec::new(20)
+                .codec(2)
+                .timestamps(7_000)
+                .producer(3, 1, 40),
+        );
+        let h = BatchHeader::parse(&original).unwrap();
+        for codec in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let out = recompress(&original, codec, Some(5)).unwrap();
+            let back = batch::validate_one(&out, true).unwrap();
+            assert_eq!(back.compression().unwrap(), codec);
+            let same = |x: &BatchHeader| {
+                (
+                    x.base_offset,
+                    x.last_offset_delta,
+                    x.base_timestamp,
+                    x.max_timestamp,
+                    x.producer_id,
+                    x.producer_epoch,
+                    x.base_sequence,
+                    x.records_count,
+                )
+            };
+            assert_eq!(same(&back), same(&h), "{codec:?}");
+            assert_eq!(raw_records(&out), raw_records(&original), "{codec:?}");
         }
     }
 

@@ -26,6 +26,10 @@ const BROKER_CONFIGS: &[(&str, ConfigType, Option<&str>)] = &[
         Some("true"),
     ),
     ("broker.id", ConfigType::Int, Some("-1")),
+    ("compression.gzip.level", ConfigType::Int, Some("-1")),
+    ("compression.lz4.level", ConfigType::Int, Some("9")),
+    ("compression.type", ConfigType::String, Some("producer")),
+    ("compression.zstd.level", ConfigType::Int, Some("3")),
     ("default.replication.factor", ConfigType::Int, Some("1")),
     ("delete.topic.enable", ConfigType::Boolean, Some("true")),
     (
@@ -33,6 +37,50 @@ const BROKER_CONFIGS: &[(&str, ConfigType, Option<&str>)] = &[
         ConfigType::String,
         Some("PLAINTEXT://127.0.0.1:9092"),
     ),
+    ("log.cleaner.backoff.ms", ConfigType::Long, Some("15000")),
+    (
+        "log.cleaner.dedupe.buffer.size",
+        ConfigType::Long,
+        Some("134217728"),
+    ),
+    (
+        "log.cleaner.delete.retention.ms",
+        ConfigType::Long,
+        Some("86400000"),
+    ),
+    ("log.cleaner.enable", ConfigType::Boolean, Some("true")),
+    (
+        "log.cleaner.io.buffer.load.factor",
+        ConfigType::Double,
+        Some("0.9"),
+    ),
+    (
+        "log.cleaner.io.buffer.size",
+        ConfigType::Int,
+        Some("524288"),
+    ),
+    (
+        "log.cleaner.io.max.bytes.per.second",
+        ConfigType::Double,
+        Some("1.7976931348623157E308"),
+    ),
+    (
+        "log.cleaner.max.compaction.lag.ms",
+        ConfigType::Long,
+        Some("9223372036854775807"),
+    ),
+    (
+        "log.cleaner.min.cleanable.ratio",
+        ConfigType::Double,
+        Some("0.5"),
+    ),
+    (
+        "log.cleaner.min.compaction.lag.ms",
+        ConfigType::Long,
+        Some("0"),
+    ),
+    ("log.cleaner.threads", ConfigType::Int, Some("1")),
+    ("log.cleanup.policy", ConfigType::List, Some("delete")),
     ("log.dir", ConfigType::String, Some("/tmp/vltava-logs")),
     ("log.dirs", ConfigType::String, None),
     (
@@ -271,6 +319,9 @@ fn broker_configs(
 /// The type of a dynamic broker key that the broker table does not list: its topic
 /// config's type.
 fn dynamic_type(key: &str) -> ConfigType {
+    if let Some((_, kind, _)) = BROKER_CONFIGS.iter().find(|(n, _, _)| *n == key) {
+        return *kind;
+    }
     topic_config::TOPIC_CONFIGS
         .iter()
         .find(|d| d.broker_key == Some(key))

@@ -8,8 +8,11 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use bytes::Bytes;
+
 use super::errors;
 use crate::broker::{Broker, now_ms};
+use crate::format::rebuild;
 use crate::protocol::Request;
 use crate::protocol::validate::{self, Limits};
 use crate::replication::append::{Acks, AppendEntry, AppendError};
@@ -115,13 +118,14 @@ impl Refusal {
 }
 
 /// Validates a partition's batch against its topic's config (run under the leader role,
-/// before the append).
+/// before the append); a batch in another codec than the topic's `compression.type` comes
+/// back recompressed (Kafka's `LogValidator`), one in the topic's codec is left alone.
 fn check_batch(
     config: &LogConfig,
     entry: &AppendEntry,
     now: i64,
     version: i16,
-) -> Result<(), Refusal> {
+) -> Result<Option<Bytes>, Refusal> {
     let records = &entry.records;
     let timestamp_bounds = (config.timestamp_type == TimestampType::CreateTime).then_some((
         config.timestamp_before_max_ms,
@@ -149,7 +153,16 @@ fn check_batch(
             "transactional batches need a transaction coordinator, which this broker does not run",
         ));
     }
-    Ok(())
+    let Some(codec) = config.compression else {
+        return Ok(None);
+    };
+    if header.compression().ok() == Some(codec) {
+        return Ok(None);
+    }
+    match rebuild::recompress(&entry.records, codec, config.compression_level) {
+        Ok(b) => Ok(Some(Bytes::from(b))),
+        Err(e) => Err(Refusal::new(ResponseError::CorruptMessage, e.to_string())),
+    }
 }
 
 /// A partition's answer from its append result.

@@ -67,7 +67,8 @@ pub struct Written {
 
 impl ReplicaManager {
     /// Appends every entry as leader and answers per entry, in order. `check` sees each
-    /// entry's batch and its partition's config before the append, under the leader role.
+    /// entry's batch and its partition's config before the append, under the leader role,
+    /// and refuses it or returns the bytes to append instead (`None`: the batch as sent).
     /// With [`Acks::All`], waits until every appended entry is replicated to the ISR, at
     /// most `timeout` for the whole call.
     pub async fn append_records<E>(
@@ -76,7 +77,7 @@ impl ReplicaManager {
         acks: Acks,
         timeout: Duration,
         now: i64,
-        check: impl Fn(&LogConfig, &AppendEntry) -> Result<(), E>,
+        check: impl Fn(&LogConfig, &AppendEntry) -> Result<Option<Bytes>, E>,
     ) -> Vec<Result<AppendInfo, AppendError<E>>> {
         let deadline = Instant::now() + timeout;
         let mut results = Vec::with_capacity(entries.len());
@@ -107,7 +108,7 @@ impl ReplicaManager {
         e: &AppendEntry,
         acks: Acks,
         now: i64,
-        check: &impl Fn(&LogConfig, &AppendEntry) -> Result<(), E>,
+        check: &impl Fn(&LogConfig, &AppendEntry) -> Result<Option<Bytes>, E>,
     ) -> Result<(AppendInfo, Written), AppendError<E>> {
         let r = self
             .hosted(&e.topic, e.partition)
@@ -115,11 +116,14 @@ impl ReplicaManager {
         let role = r.role.lock().unwrap_or_else(|p| p.into_inner());
         let leader = role.leader().map_err(AppendError::Replica)?;
         let config = r.log.config();
-        check(&config, e).map_err(AppendError::Rejected)?;
+        // The caller's validation may convert the records (recompression to the topic's
+        // codec); what it returns is what is appended.
+        let converted = check(&config, e).map_err(AppendError::Rejected)?;
+        let records = converted.as_ref().unwrap_or(&e.records);
         if acks == Acks::All && (leader.maximal_isr().len() as i64) < config.min_insync_replicas {
             return Err(AppendError::NotEnoughReplicas);
         }
-        let appended = blocking(|| r.log.append_as_leader(&e.records, leader.leader_epoch, now));
+        let appended = blocking(|| r.log.append_as_leader(records, leader.leader_epoch, now));
         // A leader alone in its ISR moves the high watermark itself.
         r.log
             .set_high_watermark(leader.high_watermark(r.log.log_end_offset()));

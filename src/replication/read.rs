@@ -3,8 +3,8 @@
 //! checks leadership and the fetcher's leader epoch once, records a follower's position
 //! (which may move the high watermark and grow the ISR), then reads every partition —
 //! consumers up to the high watermark, followers up to the log end — and, while fewer
-//! than `min_bytes` are available and nothing failed, waits for appends until
-//! `max_wait`. The answer is file slices; the caller decides how to send them.
+//! than `min_bytes` were read, nothing failed and no read stopped short of the data it
+//! may return (at `max_bytes` or a segment's end), waits for appends until `max_wait`. The answer is file slices; the caller decides how to send them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,13 +119,14 @@ impl ReplicaManager {
             .collect();
         let deadline = Instant::now() + params.max_wait;
         loop {
-            let (reads, total, any_error) = read_all(targets, &logs, &params);
-            if total >= params.min_bytes
-                || any_error
+            let pass = read_all(targets, &logs, &params);
+            if pass.total >= params.min_bytes
+                || pass.any_error
+                || pass.cut_short
                 || Instant::now() >= deadline
                 || !purgatory::wait_any(&mut watches, deadline).await
             {
-                return reads;
+                return pass.reads;
             }
         }
     }
@@ -159,14 +160,26 @@ impl ReplicaManager {
     }
 }
 
-/// One pass over every target: the reads, their total bytes, and whether any failed.
+/// One pass over every target.
+struct Pass {
+    reads: Vec<Result<PartitionRead, ReadError>>,
+    /// Bytes read.
+    total: usize,
+    any_error: bool,
+    /// A read stopped before the data it may return ends (at `max_bytes` or at the end of
+    /// a segment): the answer is as full as it gets now (Kafka's `DelayedFetch` completes
+    /// at once when the fetch offset is on an older segment than the high watermark).
+    cut_short: bool,
+}
+
 fn read_all(
     targets: &[FetchTarget],
     logs: &[Result<Arc<PartitionLog>, Refused>],
     params: &FetchParams,
-) -> (Vec<Result<PartitionRead, ReadError>>, usize, bool) {
+) -> Pass {
     let mut total = 0usize;
     let mut any_error = false;
+    let mut cut_short = false;
     let mut out = Vec::with_capacity(targets.len());
     for (t, log) in targets.iter().zip(logs) {
         let read = match log {
@@ -181,7 +194,11 @@ fn read_all(
                 // The first partition with data may exceed the limits by one batch (KIP-74).
                 let min_one = total == 0;
                 log.read_slice(t.fetch_offset, budget, min_one, upto)
-                    .map(|records| {
+                    .map(|read| {
+                        let records = read.map(|(slice, more)| {
+                            cut_short |= more;
+                            slice
+                        });
                         total += records.as_ref().map_or(0, FileSlice::len);
                         PartitionRead {
                             high_watermark: hw,
@@ -195,5 +212,10 @@ fn read_all(
         any_error |= read.is_err();
         out.push(read);
     }
-    (out, total, any_error)
+    Pass {
+        reads: out,
+        total,
+        any_error,
+        cut_short,
+    }
 }

@@ -66,7 +66,9 @@ type Results = Vec<Result<AppendInfo, AppendError<()>>>;
 async fn append(broker: &Arc<Broker>, entries: Vec<AppendEntry>, timeout: Duration) -> Results {
     broker
         .replicas
-        .append_records(entries, Acks::All, timeout, now_ms(), |_, _| Ok(()))
+        .append_records(entries, Acks::All, timeout, now_ms(), |_, _| {
+            Ok::<_, ()>(None)
+        })
         .await
 }
 
@@ -163,7 +165,7 @@ async fn acks_all_below_min_insync_replicas_appends_nothing() {
             Acks::Leader,
             Duration::ZERO,
             now_ms(),
-            |_, _| Ok::<(), ()>(()),
+            |_, _| Ok::<_, ()>(None),
         )
         .await;
     assert_eq!(results[0].as_ref().unwrap().base_offset, 0);

@@ -47,7 +47,7 @@ async fn fetch(
 fn append_one(broker: &Broker) {
     broker
         .replicas
-        .append_now(&entry(0), Acks::Leader, now_ms(), &|_, _| Ok::<(), ()>(()))
+        .append_now(&entry(0), Acks::Leader, now_ms(), &|_, _| Ok::<_, ()>(None))
         .unwrap();
 }
 

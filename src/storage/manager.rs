@@ -327,7 +327,9 @@ impl LogManager {
         }
     }
 
-    /// Applies `config` to every partition of `topic`.
+    /// Applies `config` to every partition of `topic` (tests; the broker goes through
+    /// [`LogManager::apply_configs`]).
+    #[cfg(test)]
     pub fn update_config(&self, topic: &str, config: LogConfig) {
         for log in self
             .all()

@@ -2,9 +2,9 @@
 //!
 //! Owns: `<logdir>/<topic>-<partition>/` directories of segments (`<base>.log`,
 //! `.index`, `.timeindex`) and `leader-epoch-checkpoint`, offset assignment,
-//! idempotent-producer checks, segment roll, retention, flushing, checkpoints
+//! idempotent-producer checks, segment roll, retention, compaction, flushing, checkpoints
 //! (`recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`,
-//! `replication-offset-checkpoint`), crash recovery, and the primitives replication
+//! `replication-offset-checkpoint`, `cleaner-offset-checkpoint`), crash recovery, and the primitives replication
 //! builds on (leader epochs, follower append, truncation, high watermark).
 //! Must never: import `kafka_protocol`, know Kafka error codes, read a clock (time is
 //! passed in), decode records on the produce/fetch path, or panic on bytes from disk or
@@ -17,8 +17,9 @@
 //! follower append, truncation, high watermark, log-start advance), `epoch` (the leader
 //! epoch cache), `read` (fetch and timestamp lookups), `load` (open + recovery of a
 //! partition dir), `checkpoint` (checkpoint files), `manager` (`LogManager`, all
-//! partitions of one log dir, and those that failed to load), `health` (a log dir
-//! taken offline by an I/O error).
+//! partitions of one log dir, and those that failed to load), `clean` (one compaction
+//! pass over one log), `cleaner` (which log to clean, `cleaner-offset-checkpoint`),
+//! `health` (a log dir taken offline by an I/O error).
 
 mod blocking;
 mod checkpoint;
@@ -146,6 +147,11 @@ pub struct LogConfig {
     pub min_compaction_lag_ms: i64,
     /// max.compaction.lag.ms: records older than this are cleaned whatever the ratio
     pub max_compaction_lag_ms: i64,
+    /// compression.type: the codec stored batches get (`None`: `producer`, as sent);
+    /// applied by produce validation, which recompresses a batch sent in another codec
+    pub compression: Option<crate::format::batch::Compression>,
+    /// compression.<codec>.level of that codec (`None`: the codec's default)
+    pub compression_level: Option<i32>,
 }
 
 impl Default for LogConfig {
@@ -170,6 +176,8 @@ impl Default for LogConfig {
             min_cleanable_dirty_ratio: 0.5,
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
+            compression: None,
+            compression_level: None,
         }
     }
 }

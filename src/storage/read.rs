@@ -48,21 +48,23 @@ impl PartitionLog {
         max_offset: i64,
     ) -> Result<Bytes, StorageError> {
         match self.read_slice(offset, max_bytes, min_one, max_offset)? {
-            Some(slice) => Ok(slice.read()?),
+            Some((slice, _)) => Ok(slice.read()?),
             None => Ok(Bytes::new()),
         }
     }
 
     /// Fetch read without reading: the whole batches from the one holding `offset`, in
     /// its segment, within `max_bytes` (or the first batch alone when `min_one`) and
-    /// below `max_offset`. `None` when there is nothing to return.
+    /// below `max_offset`, and whether more batches below `max_offset` follow them (the
+    /// slice was cut by `max_bytes` or by the end of its segment: Kafka's delayed fetch
+    /// answers at once then). `None` when there is nothing to return.
     pub fn read_slice(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one: bool,
         max_offset: i64,
-    ) -> Result<Option<FileSlice>, StorageError> {
+    ) -> Result<Option<(FileSlice, bool)>, StorageError> {
         self.health.check()?;
         self.health
             .note(self.read_slice_unnoted(offset, max_bytes, min_one, max_offset))
@@ -74,7 +76,7 @@ impl PartitionLog {
         max_bytes: usize,
         min_one: bool,
         max_offset: i64,
-    ) -> Result<Option<FileSlice>, StorageError> {
+    ) -> Result<Option<(FileSlice, bool)>, StorageError> {
         let (start, end) = {
             let inner = self.lock();
             (inner.log_start, inner.next_offset)
@@ -99,7 +101,8 @@ impl PartitionLog {
         Ok(None)
     }
 
-    /// Cuts the slice that starts with batch `first` at `pos`.
+    /// Cuts the slice that starts with batch `first` at `pos`; also says whether more
+    /// batches below `max_offset` follow it.
     fn slice_from(
         &self,
         view: SegmentView,
@@ -108,40 +111,48 @@ impl PartitionLog {
         max_bytes: usize,
         min_one: bool,
         max_offset: i64,
-    ) -> Option<FileSlice> {
+    ) -> Option<(FileSlice, bool)> {
         if first.last_offset() >= max_offset {
             return None;
         }
         let first_size = first.total_size() as u64;
         let limit = pos.saturating_add(max_bytes as u64);
-        let end = if first_size > max_bytes as u64 {
+        let (end, more) = if first_size > max_bytes as u64 {
             if !min_one {
                 return None;
             }
-            pos + first_size
+            (pos + first_size, first.next_offset() < max_offset)
         } else {
             // Everything before the hint is whole batches within both limits; only the
             // headers from there on are read.
-            let hint = {
+            // (and where this segment's offsets end, with the log's)
+            let (hint, segment_end, log_end) = {
                 let inner = self.lock();
-                inner
+                let seg = inner
                     .segments
                     .get(&view.base)
-                    .filter(|s| s.is_file(&view.file))
-                    .map_or(0, |s| s.boundary_before(limit, max_offset))
+                    .filter(|s| s.is_file(&view.file));
+                (
+                    seg.map_or(0, |s| s.boundary_before(limit, max_offset)),
+                    seg.map_or(inner.next_offset, |s| s.next_offset),
+                    inner.next_offset,
+                )
             };
             let mut end = hint.max(pos).min(view.size);
             // A header that cannot be read ends the slice; the next fetch reports it.
-            while let Ok(Some(h)) = view.header_at(end) {
-                let size = h.total_size() as u64;
-                if end + size > limit || h.last_offset() >= max_offset {
-                    break;
+            let more = loop {
+                match view.header_at(end) {
+                    Ok(Some(h)) if h.last_offset() >= max_offset => break false,
+                    Ok(Some(h)) if end + h.total_size() as u64 > limit => break true,
+                    Ok(Some(h)) => end += h.total_size() as u64,
+                    // the segment's end: later segments hold more below `max_offset`
+                    Ok(None) => break segment_end < max_offset && segment_end < log_end,
+                    Err(_) => break false,
                 }
-                end += size;
-            }
-            end
+            };
+            (end, more)
         };
-        (end > pos).then(|| view.slice(pos, (end - pos) as usize))
+        (end > pos).then(|| (view.slice(pos, (end - pos) as usize), more))
     }
 
     /// First record with timestamp >= `ts` at or after the log start: `(offset, timestamp)`.

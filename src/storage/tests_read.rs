@@ -6,6 +6,11 @@ use super::tests_log::{append, open};
 use crate::format::batch::BatchHeader;
 use crate::format::testutil::{BatchSpec, build_batch};
 
+/// Whether a batch below `max_offset` starts at `pos` of `all` (the slice was cut short).
+fn more_at(all: &[u8], pos: usize, max_offset: i64) -> bool {
+    pos < all.len() && BatchHeader::parse(&all[pos..]).unwrap().last_offset() < max_offset
+}
+
 /// Expected slice length: from the batch holding `offset`, whole batches within
 /// `max_bytes` (the first alone when it is larger and `min_one`) below `max_offset`.
 fn naive(all: &[u8], offset: i64, max_bytes: usize, min_one: bool, max_offset: i64) -> usize {
@@ -67,15 +72,19 @@ fn check(interval: u32) {
         let max_bytes = rand(all.len() as u64 / 2) as usize;
         let max_offset = offset + rand((end - offset) as u64 + 5) as i64;
         let min_one = rand(2) == 0;
-        let got = log
+        let read = log
             .read_slice(offset, max_bytes, min_one, max_offset)
-            .unwrap()
-            .map_or(0, |s| s.len());
+            .unwrap();
+        let got = read.as_ref().map_or(0, |(s, _)| s.len());
         let want = naive(&all, offset, max_bytes, min_one, max_offset);
-        assert_eq!(
-            got, want,
+        let what = format!(
             "offset {offset} max_bytes {max_bytes} min_one {min_one} max_offset {max_offset}"
         );
+        assert_eq!(got, want, "{what}");
+        if let Some((slice, more)) = read {
+            let end = slice.position() as usize + slice.len();
+            assert_eq!(more, more_at(&all, end, max_offset), "{what}");
+        }
     }
 }
 
@@ -101,7 +110,8 @@ fn a_slice_reads_back_the_bytes_it_covers() {
         );
     }
     let all = log.read(0, usize::MAX, false, i64::MAX).unwrap();
-    let slice = log.read_slice(7, 2000, false, i64::MAX).unwrap().unwrap();
+    let (slice, more) = log.read_slice(7, 2000, false, i64::MAX).unwrap().unwrap();
+    assert!(more, "2000 bytes hold a few of the 20 batches");
     let start = slice.position() as usize;
     assert_eq!(start, BatchHeader::parse(&all).unwrap().total_size());
     assert_eq!(slice.read().unwrap(), all.slice(start..start + slice.len()));
@@ -114,4 +124,30 @@ fn a_slice_reads_back_the_bytes_it_covers() {
         20,
     );
     assert!(past.read().is_err());
+}
+
+#[test]
+fn a_slice_that_ends_with_its_segment_says_more_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_bytes: 2000,
+        ..LogConfig::default()
+    };
+    let (_m, log) = open(dir.path(), cfg);
+    for _ in 0..20 {
+        append(&log, &build_batch(&BatchSpec::new(5).value_size(100)), 0);
+    }
+    let end = log.log_end_offset();
+    let (_, more) = log.read_slice(0, 1 << 20, true, end).unwrap().unwrap();
+    assert!(
+        more,
+        "later segments hold more: a long poll answers at once"
+    );
+    let (_, more) = log
+        .read_slice(end - 1, 1 << 20, true, end)
+        .unwrap()
+        .unwrap();
+    assert!(!more, "the slice reaches the log end");
+    let (_, more) = log.read_slice(0, 1 << 20, true, 5).unwrap().unwrap();
+    assert!(!more, "nothing more below max_offset");
 }

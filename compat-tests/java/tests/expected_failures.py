@@ -9,9 +9,6 @@ its entry is removed here. On the upstream broker they run as ordinary tests.
 """
 
 VLTAVA_EXPECTED_FAILURES: dict[str, tuple[str, str]] = {
-    "configs-alter-broker": (
-        "dynamic log cleaner configs (there is no log cleaner yet)",
-        "Cannot update these configs dynamically: log.cleaner.threads"),
     "metadata-quorum": ("DescribeQuorum (API 55)", "does not support DESCRIBE_QUORUM"),
     "reassign-partitions-list": (
         "ListPartitionReassignments (API 46)", "does not support LIST_PARTITION_REASSIGNMENTS"),

@@ -14,9 +14,9 @@ from kafka_java import DEFAULT_VERSION, NEWEST_VERSION, tool
 VERSIONS = [DEFAULT_VERSION, NEWEST_VERSION]
 
 
-def create(target, topic, partitions):
+def create(target, topic, partitions, *configs: str):
     tool("kafka-topics.sh", "--bootstrap-server", target.bootstrap, "--create", "--topic", topic,
-         "--partitions", str(partitions))
+         "--partitions", str(partitions), *[a for c in configs for a in ("--config", c)])
 
 
 def events(out: str) -> list[dict]:
@@ -72,6 +72,18 @@ def test_idempotent_producer_every_codec_then_group_consumer(target, topic_name,
     for offsets in acked.values():
         assert sorted(offsets) == list(range(len(offsets))), "offsets dense and unique per partition"
     counts = verifiable_consume(target, topic, topic + "-g", 3000, version)
+    assert counts == {p: len(v) for p, v in acked.items()}
+
+
+@pytest.mark.parametrize("topic_codec,producer_codec", [("lz4", "none"), ("snappy", "gzip"), ("gzip", "zstd"),
+                                                       ("zstd", "lz4"), ("uncompressed", "snappy")])
+def test_topic_compression_type_recompresses(target, topic_name, topic_codec, producer_codec):
+    """A topic codec other than the producer's: the broker recompresses, and the Java
+    consumer reads every record back."""
+    topic = topic_name()
+    create(target, topic, 2, f"compression.type={topic_codec}")
+    acked = verifiable_produce(target, topic, 2000, DEFAULT_VERSION, compression_type=producer_codec, linger_ms=5)
+    counts = verifiable_consume(target, topic, topic + "-g", 2000, DEFAULT_VERSION)
     assert counts == {p: len(v) for p, v in acked.items()}
 
 
