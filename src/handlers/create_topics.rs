@@ -23,7 +23,10 @@ pub async fn handle(
     let mut results = Vec::with_capacity(msg.topics.len());
     for t in msg.topics {
         let name = t.name.0.as_str().to_string();
-        let base = CreatableTopicResult::default().with_name(t.name.clone());
+        // Kafka answers a created topic with a null error message (the crate's default is "").
+        let base = CreatableTopicResult::default()
+            .with_name(t.name.clone())
+            .with_error_message(None);
         if duplicates.contains(&name) {
             results.push(
                 base.with_error_code(ResponseError::InvalidRequest.code())

@@ -1,4 +1,5 @@
-//! DescribeCluster (key 60): this broker, the cluster id and the controller.
+//! DescribeCluster (key 60, v0-v2): the registered brokers (fenced ones too when v2 asks),
+//! the cluster id and the controller.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
@@ -36,15 +37,20 @@ pub async fn handle(
             )))
             .with_controller_id(BrokerId(-1));
     }
+    // v2 (KIP-1073): fenced brokers too when asked for, marked as such.
+    let state = broker.metadata.snapshot();
     resp.with_brokers(
-        broker
-            .live_brokers()
-            .into_iter()
+        state
+            .brokers
+            .values()
+            .filter(|b| !b.fenced || msg.include_fenced_brokers)
             .map(|b| {
                 DescribeClusterBroker::default()
                     .with_broker_id(BrokerId(b.id))
-                    .with_host(StrBytes::from_string(b.host))
+                    .with_host(StrBytes::from_string(b.host.clone()))
                     .with_port(b.port as i32)
+                    .with_rack(b.rack.clone().map(StrBytes::from_string))
+                    .with_is_fenced(b.fenced)
             })
             .collect(),
     )

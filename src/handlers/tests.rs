@@ -79,7 +79,12 @@ async fn sessionless_full_fetch_is_served_and_incremental_fetch_is_not() {
         .with_name(name("fetched"))
         .with_num_partitions(1)
         .with_replication_factor(1);
-    assert_eq!(create(&broker, topic).await.topics[0].error_code, 0);
+    let created = create(&broker, topic).await;
+    assert_eq!(created.topics[0].error_code, 0);
+    assert_eq!(
+        created.topics[0].error_message, None,
+        "null on success, as Kafka sends it"
+    );
     let produce = ProduceRequest::default()
         .with_acks(-1)
         .with_timeout_ms(10_000)
@@ -284,4 +289,41 @@ async fn partition_counts_beyond_the_open_file_budget_are_refused() {
         resp.results[0].error_code,
         ResponseError::InvalidPartitions.code()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_cluster_lists_fenced_brokers_only_when_asked() {
+    use crate::controller::quorum::MetadataCommand;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open_for_test(dir.path()).await;
+    for cmd in [
+        MetadataCommand::RegisterBroker {
+            id: 77,
+            host: "127.0.0.1".into(),
+            port: 1,
+            rack: Some("r1".into()),
+            now_ms: 0,
+        },
+        MetadataCommand::FenceBroker { id: 77 },
+    ] {
+        broker.metadata.propose(cmd).await.unwrap();
+    }
+    let ask = |fenced: bool| {
+        DescribeClusterRequest::default()
+            .with_endpoint_type(1)
+            .with_include_fenced_brokers(fenced)
+    };
+    let plain: DescribeClusterResponse =
+        call(&broker, ApiKey::DescribeCluster, 2, &ask(false)).await;
+    assert!(
+        plain
+            .brokers
+            .iter()
+            .all(|b| b.broker_id.0 != 77 && !b.is_fenced)
+    );
+    let all: DescribeClusterResponse = call(&broker, ApiKey::DescribeCluster, 2, &ask(true)).await;
+    let fenced = all.brokers.iter().find(|b| b.broker_id.0 == 77).unwrap();
+    assert!(fenced.is_fenced);
+    assert_eq!(fenced.rack.as_deref(), Some("r1"));
+    assert_eq!(all.brokers.len(), plain.brokers.len() + 1);
 }
