@@ -68,7 +68,6 @@ EXCLUDES=(
 # sarama
 "sarama :: ^TestFuncAdminQuotas\$ :: unserved: client quotas (DescribeClientQuotas, AlterClientQuotas)"
 "sarama :: ^TestFuncAdminAlterPartitionReassignments\$ :: unserved: AlterPartitionReassignments, ListPartitionReassignments"
-"sarama :: ^TestFuncAdminUpdateFeatures\$ :: unserved: UpdateFeatures"
 "sarama :: ^TestFuncDescribeProducers\$ :: unserved: DescribeProducers"
 "sarama :: ^TestFuncDescribeTransactions\$ :: unserved: transactions (DescribeTransactions)"
 "sarama :: ^TestFuncListTransactions\$ :: unserved: transactions (ListTransactions)"

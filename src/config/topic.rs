@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::BrokerConfig;
-use crate::format::batch::Compression;
+use crate::storage::Compression;
 use crate::storage::{LogConfig, TimestampType};
 
 /// Kafka's config value types, as DescribeConfigs (v3+) reports them.

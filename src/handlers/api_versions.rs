@@ -1,12 +1,17 @@
-//! ApiVersions (key 18): the version table generated from the registry.
+//! ApiVersions (key 18): the version table generated from the registry, and (v3+) the
+//! cluster's supported and finalized features.
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::protocol::StrBytes;
 
 use super::APIS;
 use crate::broker::Broker;
+use crate::controller::features;
 use crate::protocol::{self, Request};
 
 pub async fn handle(
@@ -15,6 +20,9 @@ pub async fn handle(
     msg: ApiVersionsRequest,
 ) -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default().with_api_keys(api_keys());
+    if req.version >= 3 {
+        resp = with_features(resp, req.version);
+    }
     if req.version >= 3
         && (!valid_software_field(msg.client_software_name.as_str())
             || !valid_software_field(msg.client_software_version.as_str()))
@@ -22,6 +30,37 @@ pub async fn handle(
         resp.error_code = ResponseError::InvalidRequest.code();
     }
     resp
+}
+
+/// The supported and finalized features (KIP-584), as a Kafka 4.0 broker lists them: the
+/// supported ones whose minimum is 0 only from v4 (KIP-1022: older clients refuse a
+/// minimum of 0), the finalized ones above level 0, each with its level as both bounds.
+fn with_features(resp: ApiVersionsResponse, version: i16) -> ApiVersionsResponse {
+    let name = |n: &'static str| StrBytes::from_static_str(n);
+    resp.with_supported_features(
+        features::SUPPORTED
+            .iter()
+            .filter(|(_, min, _)| version >= 4 || *min > 0)
+            .map(|(n, min, max)| {
+                SupportedFeatureKey::default()
+                    .with_name(name(n))
+                    .with_min_version(*min)
+                    .with_max_version(*max)
+            })
+            .collect(),
+    )
+    .with_finalized_features_epoch(features::FINALIZED_EPOCH)
+    .with_finalized_features(
+        features::finalized()
+            .into_iter()
+            .map(|(n, level)| {
+                FinalizedFeatureKey::default()
+                    .with_name(name(n))
+                    .with_min_version_level(level)
+                    .with_max_version_level(level)
+            })
+            .collect(),
+    )
 }
 
 fn api_keys() -> Vec<ApiVersion> {

@@ -36,6 +36,7 @@ mod produce;
 mod sync_group;
 #[cfg(test)]
 mod tests;
+mod update_features;
 
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::Encodable;
@@ -102,6 +103,7 @@ pub const APIS: &[Api] = &[
     api(ApiKey::OffsetForLeaderEpoch, 2, 4),
     api(ApiKey::DescribeTopicPartitions, 0, 0),
     api(ApiKey::ElectLeaders, 0, 2),
+    api(ApiKey::UpdateFeatures, 0, 2),
 ];
 
 /// The lowest Produce version that is really served (see [`APIS`]).
@@ -271,6 +273,9 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Outcome {
         ApiKey::OffsetDelete => serve!(broker, req, OffsetDeleteRequest, offset_delete::handle),
         ApiKey::DeleteRecords => serve!(broker, req, DeleteRecordsRequest, delete_records::handle),
         ApiKey::ElectLeaders => serve!(broker, req, ElectLeadersRequest, elect_leaders::handle),
+        ApiKey::UpdateFeatures => {
+            serve!(broker, req, UpdateFeaturesRequest, update_features::handle)
+        }
         ApiKey::DescribeLogDirs => serve!(
             broker,
             req,

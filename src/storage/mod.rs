@@ -48,6 +48,7 @@ mod tests_recovery;
 #[cfg(test)]
 mod tests_replica;
 
+pub use crate::format::batch::Compression;
 pub use crate::format::{BatchError, BatchHeader, FileSlice};
 pub use blocking::blocking;
 pub use clean::{CleanStats, Cleanable};
@@ -149,7 +150,7 @@ pub struct LogConfig {
     pub max_compaction_lag_ms: i64,
     /// compression.type: the codec stored batches get (`None`: `producer`, as sent);
     /// applied by produce validation, which recompresses a batch sent in another codec
-    pub compression: Option<crate::format::batch::Compression>,
+    pub compression: Option<Compression>,
     /// compression.<codec>.level of that codec (`None`: the codec's default)
     pub compression_level: Option<i32>,
 }

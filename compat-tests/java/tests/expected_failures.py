@@ -16,9 +16,6 @@ VLTAVA_EXPECTED_FAILURES: dict[str, tuple[str, str]] = {
         "AlterPartitionReassignments (API 45), ListPartitionReassignments (API 46)",
         "does not support LIST_PARTITION_REASSIGNMENTS"),
     "transactions-list": ("ListTransactions (API 66)", "does not support LIST_TRANSACTIONS"),
-    "features-describe": (
-        "ApiVersions v3 finalized features (kafka.version / metadata.version)",
-        "kafka-features.sh describe printed no metadata.version: ''"),
     "consumer-groups-new-protocol": (
         "ConsumerGroupHeartbeat (API 68)", "does not support CONSUMER_GROUP_HEARTBEAT"),
     "streams-exactly-once": (

@@ -143,6 +143,24 @@ def test_features(target, expect):
                      out), f"kafka-features.sh describe printed no metadata.version: {out!r}"
 
 
+def test_features_update(target):
+    """UpdateFeatures: the level in force is accepted, an unknown feature refused (as
+    Kafka's controller refuses it), and the finalized levels stay as they were."""
+    def features(*args):
+        return tool("kafka-features.sh", "--bootstrap-server", target.bootstrap, *args, check=False)
+    ok = features("upgrade", "--feature", "metadata.version=25")
+    assert ok.returncode == 0 and "metadata.version was upgraded to 25" in ok.stdout, ok.stdout + ok.stderr
+    bad = features("upgrade", "--feature", "bogus.version=1")
+    assert bad.returncode != 0, bad.stdout
+    assert ("Invalid update version 1 for feature bogus.version. Local controller 1 does not support this feature."
+            in bad.stdout + bad.stderr), bad.stdout + bad.stderr
+    dry = features("upgrade", "--feature", "metadata.version=26", "--dry-run")
+    assert dry.returncode != 0 and "only supports versions" in dry.stdout + dry.stderr, dry.stdout + dry.stderr
+    out = features("describe").stdout
+    assert re.search(r"Feature: metadata.version\s+SupportedMinVersion: \S+\s+SupportedMaxVersion: 4.0-IV3\s+"
+                     r"FinalizedVersionLevel: 4.0-IV3", out), out
+
+
 def test_broker_api_versions(target):
     out = tool("kafka-broker-api-versions.sh", "--bootstrap-server", target.bootstrap).stdout
     assert re.search(r"127\.0\.0\.1:\d+ \(id: 1 rack: null", out), out
