@@ -65,12 +65,12 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "ApiVersions",
         "finalized_features",
-        "no finalized features (metadata.version, group.version, ...) yet (issue 12)",
+        "vltava finalizes metadata.version 4.0-IV3 only (group.version waits for KIP-848, issue 10; transaction.version for transactions, issue 11); its features epoch is 0, Kafka's the offset of its last feature record",
     ),
     (
         "ApiVersions",
         "supported_features",
-        "no supported features yet (issue 12)",
+        "vltava supports one level of each feature: metadata.version 4.0-IV3 (Kafka 3.3-IV3 to 4.0-IV3), the others 0",
     ),
     (
         "requests/DescribeConfigs/v1-confluent-kafka-2.bin",

@@ -66,6 +66,8 @@ pub enum GroupError {
     CoordinatorNotAvailable,
     #[error("This is not the correct coordinator.")]
     NotCoordinator,
+    #[error("The coordinator is loading and hence can't process requests.")]
+    CoordinatorLoadInProgress,
     #[error("The group id does not exist.")]
     GroupIdNotFound,
     #[error("The group is not empty.")]

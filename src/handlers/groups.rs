@@ -6,19 +6,27 @@ use crate::broker::Broker;
 use crate::coordinator::GroupError;
 
 /// This broker coordinates `group` when it leads the group's `__consumer_offsets`
-/// partition and has loaded it; otherwise the client must ask FindCoordinator again.
+/// partition and has loaded it. While it leads the partition but has not loaded it yet
+/// (just elected, or the topic just created) the answer is COORDINATOR_LOAD_IN_PROGRESS,
+/// which clients retry, as Kafka answers during a load; otherwise the client must ask
+/// FindCoordinator again.
 pub(super) fn coordinator_ready(broker: &Broker, group: &str) -> Result<(), GroupError> {
-    if broker
-        .metadata
-        .get(crate::coordinator::OFFSETS_TOPIC)
-        .is_none()
-    {
+    let Some(meta) = broker.metadata.get(crate::coordinator::OFFSETS_TOPIC) else {
         return Err(GroupError::CoordinatorNotAvailable);
+    };
+    if broker.groups.owns(group) {
+        return Ok(());
     }
-    if !broker.groups.owns(group) {
-        return Err(GroupError::NotCoordinator);
-    }
-    Ok(())
+    let partition = broker.groups.partition_of(group);
+    let leads = meta
+        .assignments
+        .get(partition as usize)
+        .is_some_and(|p| p.leader == broker.node_id());
+    Err(if leads {
+        GroupError::CoordinatorLoadInProgress
+    } else {
+        GroupError::NotCoordinator
+    })
 }
 
 pub(super) fn now() -> i64 {

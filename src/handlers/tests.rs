@@ -327,3 +327,39 @@ async fn describe_cluster_lists_fenced_brokers_only_when_asked() {
     assert_eq!(fenced.rack.as_deref(), Some("r1"));
     assert_eq!(all.brokers.len(), plain.brokers.len() + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_still_loading_answers_load_in_progress() {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open_for_test(dir.path()).await;
+    let topic = CreatableTopic::default()
+        .with_name(name("committed"))
+        .with_num_partitions(1)
+        .with_replication_factor(1);
+    assert_eq!(create(&broker, topic).await.topics[0].error_code, 0);
+    broker.ensure_offsets_topic().await.unwrap();
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("loading")))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![
+            OffsetCommitRequestTopic::default()
+                .with_name(name("committed"))
+                .with_partitions(vec![
+                    OffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(1),
+                ]),
+        ]);
+    let code = |r: &OffsetCommitResponse| r.topics[0].partitions[0].error_code;
+    // Leading the group's partition without having loaded it: retry, not elsewhere.
+    let p = broker.groups.partition_of("loading");
+    broker.groups.unload_partition(p);
+    let r: OffsetCommitResponse = call(&broker, ApiKey::OffsetCommit, 8, &commit).await;
+    assert_eq!(code(&r), ResponseError::CoordinatorLoadInProgress.code());
+    broker.groups.mark_loaded(p);
+    let r: OffsetCommitResponse = call(&broker, ApiKey::OffsetCommit, 8, &commit).await;
+    assert_eq!(code(&r), 0);
+}
