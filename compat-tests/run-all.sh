@@ -191,7 +191,7 @@ if [ -x target/debug/vltava ]; then
     step "Kafka's Java programs: install (Maven Central)" bash compat-tests/java/install.sh
     # One step per area, so the summary counts each; every module runs on both brokers.
     J=compat-tests/java/tests
-    AREAS=("CLI tools:$J/test_cli_topics.py $J/test_cli_groups.py $J/test_cli_admin.py"
+    AREAS=("CLI tools:$J/test_cli_topics.py $J/test_cli_groups.py $J/test_cli_admin.py $J/test_compaction.py"
         "Java client:$J/test_java_client.py"
         "Connect and Streams:$J/test_connect_streams.py"
         "three brokers:$J/test_three_brokers.py"
