@@ -24,7 +24,8 @@ def create(a: AdminClient, name: str, partitions: int = 1, config: dict | None =
 def produce(broker, name: str, n: int, partition: int = 0) -> None:
     p = Producer({"bootstrap.servers": broker.bootstrap})
     for i in range(n):
-        p.produce(name, value=f"v{i}".encode(), partition=partition)
+        # keyed: a compacted topic refuses keyless records (INVALID_RECORD, as Kafka)
+        p.produce(name, key=f"k{i}".encode(), value=f"v{i}".encode(), partition=partition)
     assert p.flush(TIMEOUT_S) == 0
 
 
