@@ -60,7 +60,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "ApiVersions",
         "api_keys",
-        "vltava serves 29 of the 61 APIs Kafka 4.0 advertises (issues 10, 11, 12)",
+        "vltava serves 30 of the 61 APIs Kafka 4.0 advertises (issues 10, 11, 12)",
     ),
     (
         "ApiVersions",
