@@ -160,15 +160,19 @@ def api_versions(port: int, correlation_id: int = 1) -> dict[int, tuple[int, int
 
 # ------------------------------------------------------------ record batches
 def record_batch_v2(
-    records: list[tuple[bytes | None, bytes | None]], base_ts: int, codec: int = 0, compress=None
+    records: list[tuple[bytes | None, bytes | None]], base_ts: int, codec: int = 0, compress=None,
+    timestamps: list[int] | None = None,
 ) -> bytearray:
     """A magic-2 batch with a correct CRC-32C, offsets 0..n-1. `codec` is the
-    attributes' compression id; `compress` turns the record bytes into its payload."""
+    attributes' compression id; `compress` turns the record bytes into its payload.
+    Record i's timestamp is `base_ts + i`, or `timestamps[i]` when given."""
+    timestamps = timestamps or [base_ts + i for i in range(len(records))]
+    base_ts = timestamps[0] if timestamps else base_ts
     body = bytearray()
     for i, (key, value) in enumerate(records):
         rec = bytearray()
         rec += i8(0)  # attributes
-        rec += varint(i)  # timestamp delta
+        rec += varint(timestamps[i] - base_ts)  # timestamp delta
         rec += varint(i)  # offset delta
         rec += varint(-1) if key is None else varint(len(key)) + key
         rec += varint(-1) if value is None else varint(len(value)) + value
@@ -181,7 +185,7 @@ def record_batch_v2(
         i16(codec)  # attributes
         + i32(n - 1)  # last offset delta
         + i64(base_ts)
-        + i64(base_ts + n - 1)
+        + i64(max(timestamps, default=base_ts + n - 1))
         + i64(-1)  # producer id
         + i16(-1)  # producer epoch
         + i32(-1)  # base sequence
@@ -202,26 +206,6 @@ def message_set_v1(records: list[tuple[bytes | None, bytes | None]], ts: int) ->
         full = struct.pack(">I", crc) + msg
         out += i64(i) + i32(len(full)) + full
     return bytes(out)
-
-
-def record_batch_v2_at(records: list[tuple[bytes | None, bytes | None]], timestamps: list[int]) -> bytearray:
-    """An uncompressed magic-2 batch whose records carry the given timestamps."""
-    body = bytearray()
-    base = timestamps[0]
-    for i, ((key, value), ts) in enumerate(zip(records, timestamps)):
-        rec = bytearray()
-        rec += i8(0)
-        rec += varint(ts - base)
-        rec += varint(i)
-        rec += varint(-1) if key is None else varint(len(key)) + key
-        rec += varint(-1) if value is None else varint(len(value)) + value
-        rec += varint(0)
-        body += varint(len(rec)) + rec
-    n = len(records)
-    after_crc = (i16(0) + i32(n - 1) + i64(base) + i64(max(timestamps)) + i64(-1) + i16(-1) + i32(-1)
-                 + i32(n) + bytes(body))
-    crc = calc_crc32c(memoryview(after_crc))
-    return bytearray(i64(0) + i32(9 + len(after_crc)) + i32(-1) + i8(2) + struct.pack(">I", crc) + after_crc)
 
 
 # --------------------------------------------------------------- requests

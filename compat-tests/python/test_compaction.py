@@ -142,7 +142,7 @@ def test_out_of_range_timestamps_are_refused_per_record(broker, topic_name):
     topic = topic_name()
     make_topic(broker.bootstrap, topic, {"message.timestamp.after.max.ms": "60000"})
     now = int(time.time() * 1000)
-    batch = kw.record_batch_v2_at([(b"a", b"1"), (b"b", b"2")], [now, now + 3_600_000])
+    batch = kw.record_batch_v2([(b"a", b"1"), (b"b", b"2")], now, timestamps=[now, now + 3_600_000])
     r = kw.roundtrip(broker.port, kw.produce_v7(topic, 0, bytes(batch), version=8))
     got = kw.parse_produce_v8(r)[(topic, 0)]
     assert got["error"] == INVALID_TIMESTAMP

@@ -61,6 +61,31 @@ pub enum Compression {
     Zstd,
 }
 
+impl Compression {
+    /// The codec of attribute bits 0..3; an unknown id is `UnsupportedCompression`.
+    pub fn from_id(id: u8) -> Result<Compression, BatchError> {
+        match id {
+            0 => Ok(Compression::None),
+            1 => Ok(Compression::Gzip),
+            2 => Ok(Compression::Snappy),
+            3 => Ok(Compression::Lz4),
+            4 => Ok(Compression::Zstd),
+            c => Err(BatchError::UnsupportedCompression(c)),
+        }
+    }
+
+    /// The codec's id in attribute bits 0..3.
+    pub fn id(self) -> u8 {
+        match self {
+            Compression::None => 0,
+            Compression::Gzip => 1,
+            Compression::Snappy => 2,
+            Compression::Lz4 => 3,
+            Compression::Zstd => 4,
+        }
+    }
+}
+
 /// The parsed 61-byte v2 batch header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchHeader {
@@ -149,14 +174,7 @@ impl BatchHeader {
 
     /// Compression codec; an unknown codec id is `BatchError::UnsupportedCompression`.
     pub fn compression(&self) -> Result<Compression, BatchError> {
-        match self.compression_id() {
-            0 => Ok(Compression::None),
-            1 => Ok(Compression::Gzip),
-            2 => Ok(Compression::Snappy),
-            3 => Ok(Compression::Lz4),
-            4 => Ok(Compression::Zstd),
-            c => Err(BatchError::UnsupportedCompression(c)),
-        }
+        Compression::from_id(self.compression_id())
     }
 
     pub fn is_transactional(&self) -> bool {

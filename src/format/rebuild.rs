@@ -107,14 +107,7 @@ pub fn encode_batch(
     let body = compress(codec, level, &raw)?;
     let batch_length = i32::try_from(HEADER_LEN - LOG_OVERHEAD + body.len())
         .map_err(|_| BatchError::InvalidLength(i32::MAX))?;
-    let codec_bits: i16 = match codec {
-        Compression::None => 0,
-        Compression::Gzip => 1,
-        Compression::Snappy => 2,
-        Compression::Lz4 => 3,
-        Compression::Zstd => 4,
-    };
-    let attributes = (header.attributes & !0x7) | codec_bits;
+    let attributes = (header.attributes & !0x7) | i16::from(codec.id());
     let mut b = Vec::with_capacity(HEADER_LEN + body.len());
     b.extend_from_slice(&header.base_offset.to_be_bytes());
     b.extend_from_slice(&batch_length.to_be_bytes());

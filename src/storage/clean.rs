@@ -27,9 +27,9 @@ use std::path::Path;
 
 use super::checkpoint::sync_dir;
 use super::error::{IoContext, StorageError};
-use super::index::{Index, OffsetEntry, TimeEntry};
+use super::index::Index;
 use super::partition::PartitionLog;
-use super::segment::{IndexState, Segment, SegmentView, segment_path};
+use super::segment::{Segment, SegmentView, index_entries, segment_path};
 use crate::format::batch::{ATTR_DELETE_HORIZON, BatchError, BatchHeader, HEADER_LEN};
 use crate::format::file_slice::pread_upto;
 use crate::format::rebuild::encode_batch;
@@ -274,16 +274,14 @@ impl Rules<'_> {
     }
 }
 
-/// A written `.cleaned` file and what its segment's indexes need.
+/// A written `.cleaned` file and the batches in it (file position, header).
 struct CleanedFile {
     base: i64,
     path: std::path::PathBuf,
     file: File,
     size: u64,
     next_offset: i64,
-    offsets: Vec<OffsetEntry>,
-    times: Vec<TimeEntry>,
-    state: IndexState,
+    batches: Vec<(u64, BatchHeader)>,
 }
 
 impl PartitionLog {
@@ -390,8 +388,8 @@ impl PartitionLog {
         let cleanable: Vec<&(SegmentView, i64)> =
             views.iter().filter(|(v, _)| v.base < upto).collect();
         for group in group_by_size(&cleanable, config.segment_bytes) {
-            let written = self.write_cleaned(&group, &rules, &config, limits, io, &mut stats)?;
-            if !self.swap_in(&group, written)? {
+            let written = self.write_cleaned(&group, &rules, limits, io, &mut stats)?;
+            if !self.swap_in(&group, written, config.index_interval_bytes)? {
                 log::info!(
                     "{}: log changed while it was cleaned; cleaning stops here",
                     self.tp
@@ -415,7 +413,6 @@ impl PartitionLog {
         &self,
         group: &[&(SegmentView, i64)],
         rules: &Rules<'_>,
-        config: &super::LogConfig,
         limits: PassLimits,
         io: &mut dyn FnMut(u64) -> bool,
         stats: &mut CleanStats,
@@ -436,9 +433,7 @@ impl PartitionLog {
                 file: file.try_clone().at(&path)?,
                 size: 0,
                 next_offset: base,
-                offsets: Vec::new(),
-                times: Vec::new(),
-                state: IndexState::new(),
+                batches: Vec::new(),
             };
             let mut w = BufWriter::with_capacity(limits.io_buffer_size, &file);
             for (view, _) in group {
@@ -457,18 +452,7 @@ impl PartitionLog {
                     };
                     w.write_all(bytes).at(&path)?;
                     keep_going(io, bytes.len())?;
-                    let adds = out
-                        .state
-                        .on_batch(base, &h, out.size, config.index_interval_bytes);
-                    out.offsets.extend(adds.offset);
-                    if let Some((ts, rel)) = adds.time
-                        && out.times.last().is_none_or(|t| ts > t.timestamp)
-                    {
-                        out.times.push(TimeEntry {
-                            timestamp: ts,
-                            relative_offset: rel,
-                        });
-                    }
+                    out.batches.push((out.size, h));
                     out.size += bytes.len() as u64;
                     out.next_offset = h.next_offset();
                 }
@@ -498,6 +482,7 @@ impl PartitionLog {
         &self,
         group: &[&(SegmentView, i64)],
         cleaned: CleanedFile,
+        interval: u32,
     ) -> Result<bool, StorageError> {
         let mut inner = self.lock();
         let active = inner.segments.keys().next_back().copied();
@@ -526,6 +511,7 @@ impl PartitionLog {
         }
         let log_path = segment_path(&self.dir, base, "log");
         fs::rename(&swap, &log_path).at(&log_path)?;
+        let (state, offsets, times) = index_entries(base, &cleaned.batches, interval);
         let mut seg = Segment {
             base,
             log_path,
@@ -534,15 +520,15 @@ impl PartitionLog {
             next_offset: cleaned.next_offset,
             offset_index: Index::open_with(
                 &segment_path(&self.dir, base, "index"),
-                cleaned.offsets,
+                offsets,
                 false,
             )?,
             time_index: Index::open_with(
                 &segment_path(&self.dir, base, "timeindex"),
-                cleaned.times,
+                times,
                 false,
             )?,
-            state: cleaned.state,
+            state,
             created_ms,
         };
         seg.seal_time_index();

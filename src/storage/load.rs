@@ -17,7 +17,7 @@ use super::error::{IoContext, StorageError};
 use super::index::{Index, OffsetEntry, TimeEntry, read_entries};
 use super::partition::{Inner, PartitionLog};
 use super::producer::ProducerState;
-use super::segment::{IndexState, Segment, segment_path};
+use super::segment::{Segment, index_entries, segment_path};
 use super::{LogConfig, TopicPartition};
 use crate::format::batch::{self, BatchHeader, HEADER_LEN, MIN_BATCH_LENGTH};
 
@@ -194,21 +194,7 @@ fn open_segment(
     interval: u32,
     now_ms: i64,
 ) -> Result<Segment, StorageError> {
-    let mut state = IndexState::new();
-    let mut offsets = Vec::new();
-    let mut times = Vec::new();
-    for (pos, h) in &scan.batches {
-        let adds = state.on_batch(base, h, *pos, interval);
-        offsets.extend(adds.offset);
-        if let Some((ts, rel)) = adds.time
-            && times.last().is_none_or(|t: &TimeEntry| ts > t.timestamp)
-        {
-            times.push(TimeEntry {
-                timestamp: ts,
-                relative_offset: rel,
-            });
-        }
-    }
+    let (state, offsets, times) = index_entries(base, &scan.batches, interval);
     let idx_path = segment_path(dir, base, "index");
     let time_path = segment_path(dir, base, "timeindex");
     // A file that is valid but shorter than the rebuilt entries lost its tail in a

@@ -127,6 +127,32 @@ impl IndexState {
     }
 }
 
+/// The index entries Kafka's interval rule gives a segment's batches (each with its file
+/// position), and the bookkeeping after the last: what a loaded or a cleaned segment
+/// starts from.
+pub(crate) fn index_entries(
+    base: i64,
+    batches: &[(u64, BatchHeader)],
+    interval: u32,
+) -> (IndexState, Vec<OffsetEntry>, Vec<TimeEntry>) {
+    let mut state = IndexState::new();
+    let mut offsets = Vec::new();
+    let mut times: Vec<TimeEntry> = Vec::new();
+    for (pos, h) in batches {
+        let adds = state.on_batch(base, h, *pos, interval);
+        offsets.extend(adds.offset);
+        if let Some((ts, rel)) = adds.time
+            && times.last().is_none_or(|t| ts > t.timestamp)
+        {
+            times.push(TimeEntry {
+                timestamp: ts,
+                relative_offset: rel,
+            });
+        }
+    }
+    (state, offsets, times)
+}
+
 /// Files of a rolled segment waiting for their fsync.
 pub(crate) struct SyncHandles {
     log: (PathBuf, Arc<File>),

@@ -11,6 +11,7 @@ Environment: VLTAVA_BIN (as for compat-tests/python), KAFKA_SUITE_BROKERS
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -42,6 +43,23 @@ def pytest_sessionstart(session):
         raise pytest.UsageError(
             f"Kafka jars for {missing} are not installed: run compat-tests/java/install.sh first"
         )
+
+
+@contextlib.contextmanager
+def vltava_and_kafka(prefix: str, settings: dict[str, str]):
+    """A fresh vltava and a fresh upstream Kafka with the same settings, on ephemeral
+    loopback ports; both stopped by pid and their directories removed afterwards."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    vltava = vltava_broker.Broker(work / "vltava", settings)
+    kafka = kafka_java.UpstreamKafka(work / "kafka", settings)
+    try:
+        vltava.start()
+        kafka.start()
+        yield vltava, kafka
+    finally:
+        vltava.stop()
+        kafka.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 class Target:

@@ -9,15 +9,12 @@ offsets: segment.bytes is small and every batch has the same size on both broker
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-import kafka_java
-from conftest import vltava_broker
+from conftest import vltava_and_kafka
 from kafka_java import tool
 
 TOPIC = "compacted"
@@ -38,17 +35,8 @@ def writes() -> list[tuple[str, str | None]]:
 
 @pytest.fixture
 def both():
-    work = Path(tempfile.mkdtemp(prefix="compaction-"))
-    vltava = vltava_broker.Broker(work / "vltava", SETTINGS)
-    kafka = kafka_java.UpstreamKafka(work / "kafka", SETTINGS)
-    try:
-        vltava.start()
-        kafka.start()
-        yield vltava, kafka
-    finally:
-        vltava.stop()
-        kafka.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    with vltava_and_kafka("compaction-", SETTINGS) as pair:
+        yield pair
 
 
 def create_and_produce(bootstrap: str) -> None:

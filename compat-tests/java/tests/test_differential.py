@@ -8,9 +8,7 @@ vltava while they run."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ import test_cli_admin
 import test_cli_groups
 import test_cli_topics
 import test_java_client
-from conftest import vltava_broker
+from conftest import vltava_and_kafka, vltava_broker
 from kafka_java import free_ports, tool
 from recorder import Recorder
 
@@ -39,18 +37,8 @@ SETTINGS = {"num.partitions": "1", "group.initial.rebalance.delay.ms": "0"}
 
 @pytest.fixture
 def both():
-    work = Path(tempfile.mkdtemp(prefix="differential-"))
-    settings = SETTINGS
-    vltava = vltava_broker.Broker(work / "vltava", settings)
-    kafka = kafka_java.UpstreamKafka(work / "kafka", settings)
-    try:
-        vltava.start()
-        kafka.start()
-        yield vltava, kafka
-    finally:
-        vltava.stop()
-        kafka.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    with vltava_and_kafka("differential-", SETTINGS) as pair:
+        yield pair
 
 
 def differential(vltava, kafka, *fixtures_dir: str) -> subprocess.CompletedProcess:
