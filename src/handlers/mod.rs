@@ -15,6 +15,7 @@ mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
+mod describe_quorum;
 mod describe_topic_partitions;
 mod elect_leaders;
 pub(crate) mod errors;
@@ -104,6 +105,7 @@ pub const APIS: &[Api] = &[
     api(ApiKey::DescribeTopicPartitions, 0, 0),
     api(ApiKey::ElectLeaders, 0, 2),
     api(ApiKey::UpdateFeatures, 0, 2),
+    api(ApiKey::DescribeQuorum, 0, 2),
 ];
 
 /// The lowest Produce version that is really served (see [`APIS`]).
@@ -275,6 +277,9 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Outcome {
         ApiKey::ElectLeaders => serve!(broker, req, ElectLeadersRequest, elect_leaders::handle),
         ApiKey::UpdateFeatures => {
             serve!(broker, req, UpdateFeaturesRequest, update_features::handle)
+        }
+        ApiKey::DescribeQuorum => {
+            serve!(broker, req, DescribeQuorumRequest, describe_quorum::handle)
         }
         ApiKey::DescribeLogDirs => serve!(
             broker,

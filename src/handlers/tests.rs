@@ -363,3 +363,50 @@ async fn a_coordinator_still_loading_answers_load_in_progress() {
     let r: OffsetCommitResponse = call(&broker, ApiKey::OffsetCommit, 8, &commit).await;
     assert_eq!(code(&r), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_quorum_answers_for_the_metadata_log_only() {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open_for_test(dir.path()).await;
+    let ask = |topic: &'static str, partitions: &[i32]| {
+        DescribeQuorumRequest::default().with_topics(vec![
+            TopicData::default()
+                .with_topic_name(TopicName(StrBytes::from_static_str(topic)))
+                .with_partitions(
+                    partitions
+                        .iter()
+                        .map(|p| PartitionData::default().with_partition_index(*p))
+                        .collect(),
+                ),
+        ])
+    };
+    let ok: DescribeQuorumResponse = call(
+        &broker,
+        ApiKey::DescribeQuorum,
+        2,
+        &ask("__cluster_metadata", &[0]),
+    )
+    .await;
+    let p = &ok.topics[0].partitions[0];
+    assert_eq!((ok.error_code, p.error_code), (0, 0));
+    assert_eq!(p.leader_id.0, broker.node_id());
+    assert_eq!(p.current_voters.len(), 1);
+    let me = &p.current_voters[0];
+    assert!(me.log_end_offset >= p.high_watermark && p.high_watermark > 0);
+    assert!(me.last_caught_up_timestamp > 0);
+    assert_eq!(ok.nodes.len(), 1);
+    assert_eq!(ok.nodes[0].listeners[0].name.as_str(), "CONTROLLER");
+
+    for (topic, partitions) in [("__cluster_metadata", &[1][..]), ("other", &[0, 1][..])] {
+        let bad: DescribeQuorumResponse =
+            call(&broker, ApiKey::DescribeQuorum, 2, &ask(topic, partitions)).await;
+        let codes: Vec<i16> = bad.topics[0]
+            .partitions
+            .iter()
+            .map(|p| p.error_code)
+            .collect();
+        let unknown = ResponseError::UnknownTopicOrPartition.code();
+        assert_eq!(codes, vec![unknown; partitions.len()], "{topic}");
+    }
+}

@@ -9,7 +9,6 @@ its entry is removed here. On the upstream broker they run as ordinary tests.
 """
 
 VLTAVA_EXPECTED_FAILURES: dict[str, tuple[str, str]] = {
-    "metadata-quorum": ("DescribeQuorum (API 55)", "does not support DESCRIBE_QUORUM"),
     "reassign-partitions-list": (
         "ListPartitionReassignments (API 46)", "does not support LIST_PARTITION_REASSIGNMENTS"),
     "reassign-partitions": (

@@ -125,10 +125,14 @@ def test_log_dirs(target, topic_name, expect):
     assert f'"partition":"{name}-0"' in out, out
 
 
-def test_metadata_quorum(target, expect):
-    expect("metadata-quorum", target.kind)
+def test_metadata_quorum(target):
     out = tool("kafka-metadata-quorum.sh", "--bootstrap-server", target.bootstrap, "describe", "--status").stdout
     assert re.search(r"LeaderId:\s+1", out), out
+    assert re.search(r"HighWatermark:\s+[1-9]\d*", out), out
+    assert re.search(r'CurrentVoters:\s+\[\{"id": 1, "directoryId": null, "endpoints": \["CONTROLLER://127\.0\.0\.1:\d+"\]\}\]',
+                     out), out
+    out = tool("kafka-metadata-quorum.sh", "--bootstrap-server", target.bootstrap, "describe", "--replication").stdout
+    assert re.search(r"^1\s+AAAAAAAAAAAAAAAAAAAAAA\s+[1-9]\d*\s+0\s+\d{13}\s+\d{13}\s+Leader\s*$", out, re.M), out
 
 
 def test_cluster_id(target):

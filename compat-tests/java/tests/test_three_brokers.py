@@ -185,6 +185,51 @@ def test_preferred_leader_election(brokers, topic_name, expect):
     wait_describe(c.bootstrap, topic, lambda p: p[0][0] == 1, "broker 1 leading partition 0 again")
 
 
+QUORUM_ROW_RE = re.compile(r"^(\d+)\s+\S+\s+(-?\d+)\s+(\d+)\s+(-?\d+)\s+(-?\d+)\s+(Leader|Follower|Observer)\s*$", re.M)
+
+
+def quorum_replication(bootstrap: str) -> dict[int, tuple[int, int, int, str]]:
+    """{node: (log end offset, lag, last caught-up timestamp, status)} as
+    kafka-metadata-quorum.sh describe --replication prints them."""
+    out = tool("kafka-metadata-quorum.sh", "--bootstrap-server", bootstrap, "describe", "--replication").stdout
+    return {int(m.group(1)): (int(m.group(2)), int(m.group(3)), int(m.group(5)), m.group(6))
+            for m in QUORUM_ROW_RE.finditer(out)}
+
+
+def test_metadata_quorum_three_voters(brokers):
+    """kafka-metadata-quorum.sh: three voters, one leader, the followers caught up; with the
+    leader stopped, the other two elect a new one and describe the quorum without it."""
+    c = brokers
+    rows = {}
+
+    def settled(bootstrap):
+        nonlocal rows
+        rows = quorum_replication(bootstrap)
+        return (sorted(rows) == [1, 2, 3] and [r[3] for r in rows.values()].count("Leader") == 1
+                and all(r[2] > 0 for r in rows.values()))
+
+    wait_for(lambda: settled(c.bootstrap), "three voters caught up", detail=lambda: repr(rows))
+    status = tool("kafka-metadata-quorum.sh", "--bootstrap-server", c.bootstrap, "describe", "--status").stdout
+    leader = int(re.search(r"LeaderId:\s+(\d+)", status).group(1))
+    assert rows[leader][3] == "Leader", (rows, status)
+    assert re.search(r"CurrentVoters:\s+\[.*\"id\": 1.*\"id\": 2.*\"id\": 3", status), status
+    assert re.search(r"HighWatermark:\s+\d+", status), status
+    c.stop(leader)
+    try:
+        rest = bootstrap_of(c, [n for n in (1, 2, 3) if n != leader])
+
+        def new_leader():
+            nonlocal rows
+            rows = quorum_replication(rest)
+            leaders = [n for n, r in rows.items() if r[3] == "Leader"]
+            return leaders != [] and leaders[0] != leader
+
+        wait_for(new_leader, "a new quorum leader", detail=lambda: repr(rows))
+        assert sorted(rows) == [1, 2, 3], rows
+    finally:
+        c.restart(leader)
+
+
 def test_connect_distributed_three_workers(brokers, topic_name, tmp_path):
     c = brokers
     topic = topic_name()

@@ -17,6 +17,7 @@
 //! `controller.quorum.voters` later is not applied (a warning is logged).
 
 mod decisions;
+mod describe;
 mod network;
 mod state;
 mod state_machine;
@@ -45,12 +46,14 @@ pub use decisions::{
     ElectionRefusal, ElectionType, PlacementError, elect_leader, on_broker_fenced,
     on_broker_unfenced, on_replicas_offline, place_replicas, preferred_leader_elections,
 };
+pub use describe::{QuorumDescription, ReplicaProgress};
 pub use state::{
     BrokerInfo, ClusterState, CommandError, CommandOutput, CommandResult, MetadataCommand,
     PartitionInfo, TopicInfo, UNCLEAN_LEADER_ELECTION,
 };
 pub use voters::parse_voters;
 
+use describe::PeerContacts;
 use network::{CallError, NetworkFactory, PeerClient, ProposeRefused, Request, Response};
 
 openraft::declare_raft_types!(
@@ -150,6 +153,7 @@ pub struct Quorum {
     raft: Raft<TypeConfig>,
     state_rx: watch::Receiver<Arc<ClusterState>>,
     active_rx: watch::Receiver<Option<i32>>,
+    contacts: Arc<PeerContacts>,
     tasks: Vec<JoinHandle<()>>,
     propose_timeout: Duration,
 }
@@ -178,20 +182,25 @@ impl Quorum {
         let log_store = storage::LogStore::open(&cfg.dir).map_err(QuorumError::Storage)?;
         let sm = state_machine::StateMachineStore::open(&cfg.dir).map_err(QuorumError::Storage)?;
         let state_rx = sm.subscribe();
-        let raft = Raft::new(node_id, Arc::new(config), NetworkFactory, log_store, sm)
+        let contacts = Arc::new(PeerContacts::new());
+        let network = NetworkFactory {
+            contacts: contacts.clone(),
+        };
+        let raft = Raft::new(node_id, Arc::new(config), network, log_store, sm)
             .await
             .map_err(|e| QuorumError::Raft(e.to_string()))?;
 
         let (active_tx, active_rx) = watch::channel(None);
         let tasks = vec![
-            tokio::spawn(network::serve(listener, raft.clone())),
-            tokio::spawn(track_active(raft.clone(), active_tx)),
+            tokio::spawn(network::serve(listener, raft.clone(), contacts.clone())),
+            tokio::spawn(track_active(raft.clone(), active_tx, contacts.clone())),
         ];
         let quorum = Quorum {
             node_id,
             raft,
             state_rx,
             active_rx,
+            contacts,
             tasks,
             propose_timeout: cfg.propose_timeout,
         };
@@ -271,15 +280,7 @@ impl Quorum {
         cmd: &MetadataCommand,
         remaining: Duration,
     ) -> Result<Outcome, QuorumError> {
-        let addr = {
-            let metrics = self.raft.metrics();
-            let m = metrics.borrow();
-            m.membership_config
-                .membership()
-                .get_node(&leader)
-                .map(|n| n.addr.clone())
-        };
-        let Some(addr) = addr else {
+        let Some(addr) = self.leader_addr(leader) else {
             return Ok(Retry);
         };
         let mut client = PeerClient::new(leader, addr);
@@ -290,6 +291,57 @@ impl Quorum {
             Err(CallError::Timeout) => Err(QuorumError::Timeout(self.propose_timeout)),
             Err(CallError::Io(e)) => Err(QuorumError::Indeterminate(e.to_string())),
         }
+    }
+
+    /// The quorum as its leader describes it (Kafka's DescribeQuorum), asked of the leader
+    /// when this node is not; waits for a leader up to `propose_timeout`.
+    pub async fn describe(&self) -> Result<QuorumDescription, QuorumError> {
+        let deadline = Instant::now() + self.propose_timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(QuorumError::Timeout(self.propose_timeout));
+            }
+            let leader = self.raft.metrics().borrow().current_leader;
+            let answer = match leader {
+                None => Err(ProposeRefused::NotLeader(None)),
+                Some(l) if l == self.node_id => network::describe_local(&self.raft, &self.contacts),
+                Some(l) => match self.leader_addr(l) {
+                    None => Err(ProposeRefused::NotLeader(None)),
+                    Some(addr) => {
+                        let mut client = PeerClient::new(l, addr);
+                        match client.call(&Request::Describe, remaining).await {
+                            Ok(Response::Describe(r)) => r,
+                            Ok(_) => {
+                                return Err(QuorumError::Indeterminate(
+                                    "mismatched response".into(),
+                                ));
+                            }
+                            Err(CallError::Timeout) => {
+                                return Err(QuorumError::Timeout(self.propose_timeout));
+                            }
+                            Err(_) => Err(ProposeRefused::NotLeader(None)),
+                        }
+                    }
+                },
+            };
+            match answer {
+                Ok(d) => return Ok(d),
+                Err(ProposeRefused::Stopped(_)) => return Err(QuorumError::Stopped),
+                Err(ProposeRefused::NotLeader(_)) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+            }
+        }
+    }
+
+    fn leader_addr(&self, leader: u64) -> Option<String> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        m.membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| n.addr.clone())
     }
 
     /// The applied cluster state, updated on every apply.
@@ -383,12 +435,18 @@ fn refused(r: Result<(CommandResult, u64), ProposeRefused>) -> Result<Outcome, Q
     }
 }
 
-/// Publishes `Some(self)` while this node is leader and has applied an entry of its own term.
-async fn track_active(raft: Raft<TypeConfig>, tx: watch::Sender<Option<i32>>) {
+/// Publishes `Some(self)` while this node is leader and has applied an entry of its own term,
+/// and keeps `contacts` following this node's term and log end.
+async fn track_active(
+    raft: Raft<TypeConfig>,
+    tx: watch::Sender<Option<i32>>,
+    contacts: Arc<PeerContacts>,
+) {
     let mut metrics = raft.metrics();
     loop {
         let active = {
             let m = metrics.borrow_and_update();
+            contacts.observe(m.current_term, m.last_log_index);
             let applied_own_term = m
                 .last_applied
                 .is_some_and(|id| id.leader_id.term == m.current_term);

@@ -10,6 +10,7 @@
 //! answer would be read as the answer to the next request).
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{
@@ -31,6 +32,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use super::TypeConfig;
+use super::describe::{self, PeerContacts, QuorumDescription};
 use super::state::{ClusterState, CommandResult, MetadataCommand};
 
 type NodeId = u64;
@@ -53,6 +55,8 @@ pub(crate) enum Request {
     },
     /// A metadata command for the leader to propose.
     Propose(MetadataCommand),
+    /// The quorum as the leader sees it.
+    Describe,
 }
 
 /// The answer to a `Request`, same variant.
@@ -63,6 +67,7 @@ pub(crate) enum Response {
     Snapshot(Result<SnapshotResponse<NodeId>, Fatal<NodeId>>),
     /// The result and the log index of the applied command.
     Propose(Result<(CommandResult, u64), ProposeRefused>),
+    Describe(Result<QuorumDescription, ProposeRefused>),
 }
 
 /// Why a node did not propose a forwarded command.
@@ -137,6 +142,8 @@ pub(crate) struct PeerClient {
     target: NodeId,
     addr: String,
     conn: Option<TcpStream>,
+    /// Where a replication client notes the follower's answers (None: a forwarding client).
+    contacts: Option<Arc<PeerContacts>>,
 }
 
 impl PeerClient {
@@ -145,6 +152,7 @@ impl PeerClient {
             target,
             addr,
             conn: None,
+            contacts: None,
         }
     }
 
@@ -189,14 +197,19 @@ impl PeerClient {
     }
 }
 
-/// Creates a `PeerClient` per target from the address in the membership.
-pub(crate) struct NetworkFactory;
+/// Creates a `PeerClient` per target from the address in the membership; the clients note
+/// their followers' answers in `contacts`.
+pub(crate) struct NetworkFactory {
+    pub(crate) contacts: Arc<PeerContacts>,
+}
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
-        PeerClient::new(target, node.addr.clone())
+        let mut client = PeerClient::new(target, node.addr.clone());
+        client.contacts = Some(self.contacts.clone());
+        client
     }
 }
 
@@ -207,8 +220,16 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
         let ttl = option.hard_ttl();
+        let last_index = rpc
+            .entries
+            .last()
+            .map(|e| e.log_id.index)
+            .or(rpc.prev_log_id.map(|l| l.index));
         match self.call(&Request::AppendEntries(rpc), ttl).await {
             Ok(Response::AppendEntries(r)) => {
+                if let (Ok(AppendEntriesResponse::Success), Some(c)) = (&r, &self.contacts) {
+                    c.answered(self.target, last_index);
+                }
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
             Ok(_) => Err(self.unexpected()),
@@ -284,7 +305,11 @@ impl RaftNetwork<TypeConfig> for PeerClient {
 
 /// Accepts controller connections and serves them until the task is aborted (aborting also
 /// ends every connection task, which live in the `JoinSet`).
-pub(crate) async fn serve(listener: TcpListener, raft: Raft<TypeConfig>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    raft: Raft<TypeConfig>,
+    contacts: Arc<PeerContacts>,
+) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -292,8 +317,9 @@ pub(crate) async fn serve(listener: TcpListener, raft: Raft<TypeConfig>) {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let raft = raft.clone();
+                    let contacts = contacts.clone();
                     conns.spawn(async move {
-                        if let Err(e) = serve_conn(stream, raft).await {
+                        if let Err(e) = serve_conn(stream, raft, &contacts).await {
                             log::debug!("controller connection from {peer}: {e}");
                         }
                     });
@@ -308,7 +334,11 @@ pub(crate) async fn serve(listener: TcpListener, raft: Raft<TypeConfig>) {
     }
 }
 
-async fn serve_conn(mut stream: TcpStream, raft: Raft<TypeConfig>) -> io::Result<()> {
+async fn serve_conn(
+    mut stream: TcpStream,
+    raft: Raft<TypeConfig>,
+    contacts: &PeerContacts,
+) -> io::Result<()> {
     while let Some(req) = read_frame::<Request>(&mut stream).await? {
         let resp = match req {
             Request::AppendEntries(rpc) => Response::AppendEntries(raft.append_entries(rpc).await),
@@ -321,6 +351,7 @@ async fn serve_conn(mut stream: TcpStream, raft: Raft<TypeConfig>) -> io::Result
                 Response::Snapshot(raft.install_full_snapshot(vote, snapshot).await)
             }
             Request::Propose(cmd) => Response::Propose(propose_local(&raft, cmd).await),
+            Request::Describe => Response::Describe(describe_local(&raft, contacts)),
         };
         write_frame(&mut stream, &resp).await?;
     }
@@ -340,4 +371,17 @@ pub(crate) async fn propose_local(
             None => Err(ProposeRefused::Stopped(e.to_string())),
         },
     }
+}
+
+/// The quorum described by this node, which must be the leader.
+pub(crate) fn describe_local(
+    raft: &Raft<TypeConfig>,
+    contacts: &PeerContacts,
+) -> Result<QuorumDescription, ProposeRefused> {
+    let metrics = raft.metrics();
+    let m = metrics.borrow();
+    if let Err(fatal) = &m.running_state {
+        return Err(ProposeRefused::Stopped(fatal.to_string()));
+    }
+    describe::describe(&m, contacts).ok_or(ProposeRefused::NotLeader(m.current_leader))
 }

@@ -176,6 +176,33 @@ async fn three_voters_replicate_forward_fail_over_and_catch_up() {
         wait_state(q, "converged state", |s| *s == *reference).await;
     }
 
+    // Described by the leader, asked from a follower: every voter caught up (the followers
+    // answer heartbeats), each log end offset at or above the high watermark.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let d = loop {
+        let d = follower.describe().await.expect("describe");
+        let all_known = d.voters.iter().all(|v| v.last_caught_up_ms > 0);
+        if all_known || tokio::time::Instant::now() > deadline {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(d.leader_id, leader);
+    assert!(d.leader_epoch >= 1);
+    assert_eq!(
+        d.voters.iter().map(|v| v.replica_id).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(d.addresses.len(), 3);
+    for v in &d.voters {
+        assert!(v.last_caught_up_ms > 0, "{d:?}");
+        assert!(v.last_fetch_ms >= v.last_caught_up_ms, "{d:?}");
+        assert!(
+            v.log_end_offset >= d.high_watermark && d.high_watermark > 0,
+            "{d:?}"
+        );
+    }
+
     // Stop the leader: the two others elect a new one and keep going.
     let old = nodes[(leader - 1) as usize].take().unwrap();
     let old_addr = voters[(leader - 1) as usize].1;
