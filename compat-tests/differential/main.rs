@@ -63,7 +63,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "ApiVersions",
         "api_keys",
-        "vltava serves 31 of the 61 APIs Kafka 4.0 advertises (issues 10, 11, 12)",
+        "vltava serves 34 of the 61 APIs Kafka 4.0 advertises (issues 10, 11, 12)",
     ),
     (
         "ApiVersions",

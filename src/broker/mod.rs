@@ -9,6 +9,7 @@ mod cleaner;
 mod configs;
 mod elections;
 mod offsets_topic;
+mod quotas;
 mod startup;
 mod tasks;
 mod topics;
@@ -16,6 +17,7 @@ mod topics;
 use std::sync::Arc;
 
 pub use elections::ElectError;
+pub use quotas::{AlterQuotaError, ClientQuotas, QuotaAlteration, QuotaKind};
 pub use tasks::run;
 pub use topics::{NewTopic, TopicError};
 
@@ -71,6 +73,8 @@ pub struct Broker {
     pub replicas: Arc<ReplicaManager>,
     /// Consumer groups and committed offsets (of the offsets partitions this broker leads).
     pub groups: GroupCoordinator,
+    /// Measured client rates against the client quotas in the metadata.
+    pub quotas: ClientQuotas,
     /// This broker's advertised endpoints, with ephemeral ports resolved after binding.
     pub endpoints: Vec<Endpoint>,
     /// Serialises topic creation, deletion and growth on this broker.

@@ -81,8 +81,11 @@ pub(super) async fn open(
         }),
     );
     let open_file_limit = raise_open_file_limit();
+    let quotas =
+        super::quotas::ClientQuotas::new(config.quota_window_num, config.quota_window_size_seconds);
     let broker = Arc::new(Broker {
         effective: std::sync::RwLock::new(Arc::new(config.clone())),
+        quotas,
         config,
         metadata,
         logs,

@@ -26,6 +26,8 @@ const HONOURED: &[&str] = &[
     "delete.topic.enable",
     "message.max.bytes",
     "socket.request.max.bytes",
+    "quota.window.num",
+    "quota.window.size.seconds",
     "max.connections",
     "max.connections.per.ip",
     "max.connections.per.ip.overrides",

@@ -11,6 +11,7 @@ pub mod docs;
 pub mod dynamic;
 mod keys;
 mod listener;
+pub mod quotas;
 pub mod topic;
 
 use std::collections::BTreeMap;
@@ -89,6 +90,10 @@ pub struct BrokerConfig {
     pub delete_topic_enable: bool,
     pub message_max_bytes: i32,
     pub socket_request_max_bytes: usize,
+    /// Client quotas are measured over `quota.window.num` samples of
+    /// `quota.window.size.seconds` each (Kafka's defaults: 11 of 1 s).
+    pub quota_window_num: u32,
+    pub quota_window_size_seconds: u32,
     /// Connection limits (`max.connections*`, `connections.max.idle.ms`, ...).
     pub connections: ConnectionConfig,
     pub retention_check_interval_ms: u64,
@@ -393,6 +398,12 @@ impl BrokerConfig {
             delete_topic_enable: p.bool("delete.topic.enable", true)?,
             message_max_bytes,
             socket_request_max_bytes: socket_request_max_bytes as usize,
+            quota_window_num: p
+                .positive_long("quota.window.num", 11)?
+                .min(u32::MAX as i64) as u32,
+            quota_window_size_seconds: p
+                .positive_long("quota.window.size.seconds", 1)?
+                .min(u32::MAX as i64) as u32,
             connections: connections::load(&p)?,
             retention_check_interval_ms: p
                 .positive_long("log.retention.check.interval.ms", 300_000)?

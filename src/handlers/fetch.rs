@@ -23,7 +23,7 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::errors;
-use crate::broker::{Broker, now_ms};
+use crate::broker::{Broker, QuotaKind, now_ms};
 use crate::format::file_slice::FileSlice;
 use crate::protocol::frame::FileParts;
 use crate::protocol::{Request, validate};
@@ -94,6 +94,16 @@ pub async fn handle(
     }
     // A refused partition answers the fetch at once, as any error does.
     let any_unknown = slots.iter().any(|(_, _, s)| s.is_err());
+    // A consumer under a byte-rate quota fetches at most what its quota allows in one
+    // window (Kafka's getMaxValueInQuotaWindow); followers are never limited.
+    let quotas = broker.metadata.snapshot();
+    let quotas = &quotas.client_quotas;
+    let consumer = replica_id < 0;
+    let cap = if consumer {
+        broker.quotas.fetch_cap(quotas, super::client_id(req))
+    } else {
+        None
+    };
     let params = FetchParams {
         follower: (replica_id >= 0).then_some(replica_id),
         min_bytes: msg.min_bytes.max(0) as usize,
@@ -101,7 +111,8 @@ pub async fn handle(
             i32::MAX as usize
         } else {
             msg.max_bytes as usize
-        },
+        }
+        .min(cap.unwrap_or(usize::MAX)),
         max_wait: if any_unknown {
             Duration::ZERO
         } else {
@@ -112,6 +123,27 @@ pub async fn handle(
         .replicas
         .fetch_records(&targets, params, now_ms())
         .await;
+    // Over its quota, a consumer gets nothing but the time to wait, and the bytes it was
+    // not sent do not count (Kafka's throttled fetch response).
+    if consumer && !quotas.is_empty() {
+        let size: usize = reads
+            .iter()
+            .filter_map(|r| r.as_ref().ok()?.records.as_ref().map(|s| s.len()))
+            .sum();
+        let (client, now) = (super::client_id(req), now_ms());
+        let throttle = broker
+            .quotas
+            .record(quotas, QuotaKind::Fetch, client, size as f64, now);
+        if throttle > 0 {
+            broker
+                .quotas
+                .unrecord(quotas, QuotaKind::Fetch, client, size as f64, now);
+            let resp = FetchResponse::default()
+                .with_throttle_time_ms(throttle.min(i32::MAX as u64) as i32)
+                .with_session_id(0);
+            return (resp, FileParts::default());
+        }
+    }
 
     let mut reads = reads.into_iter();
     let mut files = FileParts::default();

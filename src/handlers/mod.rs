@@ -4,6 +4,7 @@
 //! A handler takes a decoded request and returns the response struct; it never sees
 //! sockets or frames, and reaches storage only through `Broker`.
 
+mod alter_client_quotas;
 mod alter_configs;
 mod api_versions;
 mod create_partitions;
@@ -11,12 +12,14 @@ mod create_topics;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
+mod describe_client_quotas;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_quorum;
 mod describe_topic_partitions;
+mod describe_user_scram_credentials;
 mod elect_leaders;
 pub(crate) mod errors;
 mod fetch;
@@ -37,6 +40,7 @@ mod produce;
 mod sync_group;
 #[cfg(test)]
 mod tests;
+mod throttle;
 mod update_features;
 
 use kafka_protocol::messages::*;
@@ -106,6 +110,9 @@ pub const APIS: &[Api] = &[
     api(ApiKey::ElectLeaders, 0, 2),
     api(ApiKey::UpdateFeatures, 0, 2),
     api(ApiKey::DescribeQuorum, 0, 2),
+    api(ApiKey::DescribeClientQuotas, 0, 1),
+    api(ApiKey::AlterClientQuotas, 0, 1),
+    api(ApiKey::DescribeUserScramCredentials, 0, 0),
 ];
 
 /// The lowest Produce version that is really served (see [`APIS`]).
@@ -181,7 +188,9 @@ fn respond_with<T: Encodable>(req: &Request, body: &T, files: FileParts) -> Outc
 }
 
 /// Decodes the body as `$ty`, runs `$handler(broker, &req, body)` and encodes the result
-/// (or turns it into an outcome with `$answer`).
+/// (or turns it into an outcome with `$answer`). The time the handler spends running (not
+/// waiting) counts against the client's request quota; the outcome comes with the
+/// response's throttle time.
 macro_rules! serve {
     ($broker:expr, $req:expr, $ty:ty, $handler:path) => {
         serve!($broker, $req, $ty, $handler, |resp| respond(&$req, &resp))
@@ -190,32 +199,94 @@ macro_rules! serve {
         let mut body = $req.body.clone();
         match protocol::decode_body::<$ty>(&mut body, $req.version) {
             Ok(msg) => {
-                let resp = $handler($broker, &$req, msg).await;
-                ($answer)(resp)
+                let exempt = exempt_from_request_quota(&msg);
+                let (mut resp, busy) = busy_time($handler($broker, &$req, msg)).await;
+                if !exempt {
+                    let throttle = request_throttle($broker, &$req, busy);
+                    throttle::Throttled::raise(&mut resp, throttle);
+                }
+                let throttle = throttle::Throttled::get(&resp);
+                (($answer)(resp), throttle)
             }
-            Err(e) => Outcome::Close(format!(
-                "malformed {:?} v{} request: {e}",
-                $req.api_key, $req.version
-            )),
+            Err(e) => (
+                Outcome::Close(format!(
+                    "malformed {:?} v{} request: {e}",
+                    $req.api_key, $req.version
+                )),
+                0,
+            ),
         }
     }};
 }
 
+/// The client id of a request, "" when it has none.
+pub(crate) fn client_id(req: &Request) -> &str {
+    req.header.client_id.as_deref().unwrap_or("")
+}
+
+/// Follower fetches do not count against request quotas (Kafka exempts replication).
+fn exempt_from_request_quota(msg: &dyn std::any::Any) -> bool {
+    msg.downcast_ref::<FetchRequest>()
+        .is_some_and(|f| f.replica_id.0 >= 0 || f.replica_state.replica_id.0 >= 0)
+}
+
+/// Runs `f`, also returning the time spent in its polls (the time a Kafka request handler
+/// thread would be busy with it; waits for appends or the quorum do not count).
+async fn busy_time<F: std::future::Future>(f: F) -> (F::Output, std::time::Duration) {
+    let mut f = std::pin::pin!(f);
+    let mut busy = std::time::Duration::ZERO;
+    let out = std::future::poll_fn(|cx| {
+        let started = std::time::Instant::now();
+        let polled = f.as_mut().poll(cx);
+        busy += started.elapsed();
+        polled
+    })
+    .await;
+    (out, busy)
+}
+
+/// `busy` recorded against the request quota of the request's client; the throttle time.
+fn request_throttle(broker: &Broker, req: &Request, busy: std::time::Duration) -> i32 {
+    let state = broker.metadata.snapshot();
+    // Kafka records request time as a percentage of one second of one thread.
+    let percent_seconds = busy.as_secs_f64() * 100.0;
+    let throttle = broker.quotas.record(
+        &state.client_quotas,
+        crate::broker::QuotaKind::Request,
+        client_id(req),
+        percent_seconds,
+        crate::broker::now_ms(),
+    );
+    throttle.min(i32::MAX as u64) as i32
+}
+
 /// Routes one request to its handler.
 pub async fn dispatch(broker: &Broker, req: Request) -> Outcome {
+    dispatch_throttled(broker, req).await.0
+}
+
+/// [`dispatch`], also returning the response's throttle time in ms: the client is over a
+/// quota and the connection should read nothing more from it for that long.
+pub async fn dispatch_throttled(broker: &Broker, req: Request) -> (Outcome, i32) {
     let Some(api) = supported(req.api_key) else {
-        return Outcome::Close(format!("unsupported API {:?}", req.api_key));
+        return (
+            Outcome::Close(format!("unsupported API {:?}", req.api_key)),
+            0,
+        );
     };
     let in_range = req.version >= api.min && req.version <= api.max;
     if !in_range || (req.api_key == ApiKey::Produce && req.version < MIN_SERVED_PRODUCE) {
         if req.api_key == ApiKey::ApiVersions {
             let frame = api_versions::unsupported_version(req.correlation_id);
-            return Outcome::Respond(Frame::from(frame));
+            return (Outcome::Respond(Frame::from(frame)), 0);
         }
-        return Outcome::Close(format!(
-            "unsupported version {} of {:?}",
-            req.version, req.api_key
-        ));
+        return (
+            Outcome::Close(format!(
+                "unsupported version {} of {:?}",
+                req.version, req.api_key
+            )),
+            0,
+        );
     }
     match req.api_key {
         ApiKey::ApiVersions => serve!(broker, req, ApiVersionsRequest, api_versions::handle),
@@ -278,6 +349,24 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Outcome {
         ApiKey::UpdateFeatures => {
             serve!(broker, req, UpdateFeaturesRequest, update_features::handle)
         }
+        ApiKey::DescribeClientQuotas => serve!(
+            broker,
+            req,
+            DescribeClientQuotasRequest,
+            describe_client_quotas::handle
+        ),
+        ApiKey::AlterClientQuotas => serve!(
+            broker,
+            req,
+            AlterClientQuotasRequest,
+            alter_client_quotas::handle
+        ),
+        ApiKey::DescribeUserScramCredentials => serve!(
+            broker,
+            req,
+            DescribeUserScramCredentialsRequest,
+            describe_user_scram_credentials::handle
+        ),
         ApiKey::DescribeQuorum => {
             serve!(broker, req, DescribeQuorumRequest, describe_quorum::handle)
         }
@@ -318,6 +407,6 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Outcome {
                 None => Outcome::NoResponse,
             }
         ),
-        other => Outcome::Close(format!("unsupported API {other:?}")),
+        other => (Outcome::Close(format!("unsupported API {other:?}")), 0),
     }
 }

@@ -11,7 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 use bytes::Bytes;
 
 use super::errors;
-use crate::broker::{Broker, now_ms};
+use crate::broker::{Broker, QuotaKind, now_ms};
 use crate::format::rebuild;
 use crate::protocol::Request;
 use crate::protocol::validate::{self, Limits};
@@ -93,7 +93,16 @@ pub async fn handle(
     if acks == 0 {
         return None;
     }
-    let mut resp = ProduceResponse::default().with_responses(topics);
+    let throttle = broker.quotas.record(
+        &broker.metadata.snapshot().client_quotas,
+        QuotaKind::Produce,
+        super::client_id(req),
+        req.body.len() as f64,
+        now_ms(),
+    );
+    let mut resp = ProduceResponse::default()
+        .with_responses(topics)
+        .with_throttle_time_ms(throttle.min(i32::MAX as u64) as i32);
     if version >= 10 {
         resp.node_endpoints = leader_endpoints(broker, &resp);
     }

@@ -23,11 +23,26 @@ where
     Req: Encodable + HeaderVersion,
     Resp: Decodable,
 {
+    call_as(broker, key, version, body, "handler-test").await
+}
+
+/// [`call`] from client id `client`.
+async fn call_as<Req, Resp>(
+    broker: &Broker,
+    key: ApiKey,
+    version: i16,
+    body: &Req,
+    client: &str,
+) -> Resp
+where
+    Req: Encodable + HeaderVersion,
+    Resp: Decodable,
+{
     let header = RequestHeader::default()
         .with_request_api_key(key as i16)
         .with_request_api_version(version)
         .with_correlation_id(7)
-        .with_client_id(Some(StrBytes::from_static_str("handler-test")));
+        .with_client_id(Some(StrBytes::from_string(client.to_string())));
     let mut buf = BytesMut::new();
     header
         .encode(&mut buf, Req::header_version(version))
@@ -409,4 +424,127 @@ async fn describe_quorum_answers_for_the_metadata_log_only() {
         let unknown = ResponseError::UnknownTopicOrPartition.code();
         assert_eq!(codes, vec![unknown; partitions.len()], "{topic}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_quotas_are_altered_described_and_throttle_a_producer() {
+    use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+    use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open_for_test(dir.path()).await;
+    let entry = |client: &str, ops: &[(&str, f64, bool)]| {
+        EntryData::default()
+            .with_entity(vec![
+                EntityData::default()
+                    .with_entity_type(StrBytes::from_static_str("client-id"))
+                    .with_entity_name(Some(StrBytes::from_string(client.to_string()))),
+            ])
+            .with_ops(
+                ops.iter()
+                    .map(|(k, v, remove)| {
+                        OpData::default()
+                            .with_key(StrBytes::from_string(k.to_string()))
+                            .with_value(*v)
+                            .with_remove(*remove)
+                    })
+                    .collect(),
+            )
+    };
+    let alter = |entries: Vec<EntryData>, validate_only: bool| {
+        AlterClientQuotasRequest::default()
+            .with_entries(entries)
+            .with_validate_only(validate_only)
+    };
+    let describe = DescribeClientQuotasRequest::default().with_components(vec![
+        ComponentData::default()
+            .with_entity_type(StrBytes::from_static_str("client-id"))
+            .with_match_type(2)
+            .with_match(None),
+    ]);
+    let described = |r: DescribeClientQuotasResponse| -> Vec<(String, String, f64)> {
+        r.entries
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|e| {
+                let name = e.entity[0].entity_name.as_deref().unwrap_or("").to_string();
+                e.values
+                    .iter()
+                    .map(move |v| (name.clone(), v.key.to_string(), v.value))
+            })
+            .collect()
+    };
+    // validate_only: checked, nothing written; a bad entry fails alone.
+    let checked: AlterClientQuotasResponse = call(
+        &broker,
+        ApiKey::AlterClientQuotas,
+        1,
+        &alter(
+            vec![
+                entry("slow", &[("producer_byte_rate", 100.0, false)]),
+                entry("bad", &[("producer_byte_rate", 1.5, false)]),
+            ],
+            true,
+        ),
+    )
+    .await;
+    let codes: Vec<i16> = checked.entries.iter().map(|e| e.error_code).collect();
+    assert_eq!(codes, vec![0, ResponseError::InvalidRequest.code()]);
+    assert_eq!(
+        checked.entries[1].error_message.as_deref(),
+        Some("producer_byte_rate cannot be a fractional value.")
+    );
+    let none: DescribeClientQuotasResponse =
+        call(&broker, ApiKey::DescribeClientQuotas, 1, &describe).await;
+    assert!(described(none).is_empty());
+    // Written; the same entity twice is refused the second time.
+    let done: AlterClientQuotasResponse = call(
+        &broker,
+        ApiKey::AlterClientQuotas,
+        1,
+        &alter(
+            vec![
+                entry("slow", &[("producer_byte_rate", 100.0, false)]),
+                entry("slow", &[("consumer_byte_rate", 100.0, false)]),
+            ],
+            false,
+        ),
+    )
+    .await;
+    let codes: Vec<i16> = done.entries.iter().map(|e| e.error_code).collect();
+    assert_eq!(codes, vec![0, ResponseError::InvalidRequest.code()]);
+    let found: DescribeClientQuotasResponse =
+        call(&broker, ApiKey::DescribeClientQuotas, 1, &describe).await;
+    assert_eq!(
+        described(found),
+        vec![("slow".to_string(), "producer_byte_rate".to_string(), 100.0)]
+    );
+    // 100 B/s: a few produce requests of a few hundred bytes are over it.
+    create(
+        &broker,
+        CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("q")))
+            .with_num_partitions(1)
+            .with_replication_factor(1),
+    )
+    .await;
+    let mut throttled = 0;
+    for _ in 0..5 {
+        let batch = Bytes::from(testutil::simple(20, 0));
+        let produce = ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_static_str("q")))
+                    .with_partition_data(vec![
+                        PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(batch)),
+                    ]),
+            ]);
+        let resp: ProduceResponse = call_as(&broker, ApiKey::Produce, 9, &produce, "slow").await;
+        assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+        throttled = resp.throttle_time_ms;
+    }
+    assert!(throttled > 0);
 }

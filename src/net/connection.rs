@@ -3,7 +3,10 @@
 //! As in Kafka, the requests of one connection are handled one after the other, in the
 //! order they arrived (a producer's pipelined batches are appended in order), while the
 //! writer half sends earlier responses and the socket buffers later requests. The queue
-//! between reader and writer is bounded (backpressure).
+//! between reader and writer is bounded (backpressure). A response with a throttle time
+//! (a client over its quota) is sent at once and the connection then reads nothing for
+//! that long, for every request version (Kafka delays the response itself for clients
+//! older than KIP-219; muting after it limits them the same).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -101,10 +104,15 @@ async fn read_requests(
             request.version,
             request.correlation_id
         );
-        let outcome = handlers::dispatch(broker, request).await;
+        let (outcome, throttle_ms) = handlers::dispatch_throttled(broker, request).await;
         drop(held);
         if tx.send(outcome).await.is_err() {
             return Ok(());
+        }
+        // A client over its quota: the response is on its way with the throttle time, and
+        // nothing more is read from it until that has passed (Kafka mutes the channel).
+        if throttle_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(throttle_ms as u64)).await;
         }
     }
 }

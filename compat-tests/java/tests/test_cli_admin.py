@@ -210,3 +210,80 @@ def test_dump_log_over_own_segments(target, topic_name):
                 assert re.search(r'"offset":\s*50', out.replace(" ", "")), out
                 found = True
     assert found, f"no __consumer_offsets record of {group}"
+
+
+def quota_lines(target, *entity) -> list[str]:
+    out = configs(target, "--describe", *entity).stdout
+    return sorted(line for line in out.splitlines() if line.strip())
+
+
+def test_client_quotas_alter_describe_and_refusals(target, topic_name):
+    """kafka-configs.sh on client quotas: users, client ids, their pairs and defaults, ips;
+    describe filters; the controller's refusals; delete."""
+    user, client = topic_name("user"), topic_name("client")
+    U = ["--entity-type", "users", "--entity-name", user]
+    C = ["--entity-type", "clients", "--entity-name", client]
+    DC = ["--entity-type", "clients", "--entity-default"]
+    try:
+        configs(target, "--alter", "--add-config", "producer_byte_rate=1024,consumer_byte_rate=2048", *U)
+        configs(target, "--alter", "--add-config", "request_percentage=50", *DC)
+        configs(target, "--alter", "--add-config", "producer_byte_rate=4096", *U, *C)
+        configs(target, "--alter", "--add-config", "connection_creation_rate=10",
+                "--entity-type", "ips", "--entity-name", "127.0.0.1")
+        assert quota_lines(target, *U) == [
+            f"Quota configs for user-principal '{user}' are consumer_byte_rate=2048.0, producer_byte_rate=1024.0"]
+        assert quota_lines(target, *U, "--entity-type", "clients") == [
+            f"Quota configs for user-principal '{user}', client-id '{client}' are producer_byte_rate=4096.0"]
+        assert quota_lines(target, *DC) == ["Quota configs for the default client-id are request_percentage=50.0"]
+        assert "Quota configs for ip '127.0.0.1' are connection_creation_rate=10.0" in quota_lines(
+            target, "--entity-type", "ips")
+        for bad, message in [
+            ("producer_byte_rate=1.5", "producer_byte_rate cannot be a fractional value."),
+            ("producer_byte_rate=0", "Quota producer_byte_rate must be greater than 0"),
+            ("consumer_byte_rate=-1", "Quota consumer_byte_rate must be greater than 0"),
+        ]:
+            r = configs(target, "--alter", "--add-config", bad, *U, check=False)
+            assert r.returncode != 0 and f"InvalidRequestException: {message}" in r.stdout + r.stderr, r.stderr
+        configs(target, "--alter", "--delete-config", "consumer_byte_rate", *U)
+        assert quota_lines(target, *U) == [
+            f"Quota configs for user-principal '{user}' are producer_byte_rate=1024.0"]
+    finally:
+        configs(target, "--alter", "--delete-config", "producer_byte_rate", *U, check=False)
+        configs(target, "--alter", "--delete-config", "producer_byte_rate", *U, *C, check=False)
+        configs(target, "--alter", "--delete-config", "request_percentage", *DC, check=False)
+        configs(target, "--alter", "--delete-config", "connection_creation_rate",
+                "--entity-type", "ips", "--entity-name", "127.0.0.1", check=False)
+    assert quota_lines(target, *DC) == []
+    assert quota_lines(target, *U) == []
+
+
+def throttle_max(out: str, metric: str) -> float:
+    m = re.search(rf"^{metric}:\{{client-id=[^}}]*\}}\s+: ([\d.]+)$", out, re.M)
+    assert m, out[-3000:]
+    return float(m.group(1))
+
+
+def test_client_quotas_throttle_producer_and_consumer(target, topic_name, tmp_path):
+    """A client id over its byte-rate quota is throttled (the clients report the broker's
+    throttle times); another client id is not."""
+    name, slow, fast = topic_name(), topic_name("slow"), topic_name("fast")
+    create(target, name)
+    S = ["--entity-type", "clients", "--entity-name", slow]
+    configs(target, "--alter", "--add-config", "producer_byte_rate=10000,consumer_byte_rate=10000", *S)
+    try:
+        def perf(client):
+            return tool("kafka-producer-perf-test.sh", "--topic", name, "--num-records", "150",
+                        "--record-size", "1000", "--throughput", "-1", "--print-metrics",
+                        "--producer-props", f"bootstrap.servers={target.bootstrap}", f"client.id={client}",
+                        "batch.size=16384", "linger.ms=0", timeout=180).stdout
+        assert throttle_max(perf(fast), "producer-metrics:produce-throttle-time-max") == 0
+        assert throttle_max(perf(slow), "producer-metrics:produce-throttle-time-max") > 0
+
+        props = tmp_path / "slow-consumer.properties"
+        props.write_text(f"client.id={slow}\n")
+        out = tool("kafka-consumer-perf-test.sh", "--bootstrap-server", target.bootstrap, "--topic", name,
+                   "--messages", "150", "--print-metrics", "--timeout", "120000", "--group", topic_name("g"),
+                   "--consumer.config", str(props), timeout=240).stdout
+        assert throttle_max(out, "consumer-fetch-manager-metrics:fetch-throttle-time-max") > 0
+    finally:
+        configs(target, "--alter", "--delete-config", "producer_byte_rate,consumer_byte_rate", *S, check=False)

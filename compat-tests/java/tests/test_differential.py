@@ -94,6 +94,16 @@ def run_scenarios(rec: Recorder, via: Via) -> None:
                            "--delete-config", "max.message.bytes")
     test_cli_admin.configs(via, "--describe", "--entity-type", "topics", "--entity-name", "rec-b")
     test_cli_admin.configs(via, "--describe", "--entity-type", "brokers", "--entity-name", "1", "--all")
+    tag("cli-quotas")
+    user = ["--entity-type", "users", "--entity-name", "rec-user"]
+    test_cli_admin.configs(via, "--alter", "--add-config", "producer_byte_rate=1024,request_percentage=50", *user)
+    test_cli_admin.configs(via, "--alter", "--add-config", "consumer_byte_rate=2048", *user,
+                           "--entity-type", "clients", "--entity-name", "rec-client")
+    test_cli_admin.configs(via, "--alter", "--add-config", "producer_byte_rate=1.5", *user, check=False)
+    test_cli_admin.configs(via, "--describe", *user)
+    test_cli_admin.configs(via, "--describe", "--entity-type", "clients")
+    test_cli_admin.configs(via, "--describe", *user, "--entity-type", "clients")
+    test_cli_admin.configs(via, "--alter", "--delete-config", "request_percentage", *user)
     tag("cli-quorum")
     tool("kafka-metadata-quorum.sh", "--bootstrap-server", via.bootstrap, "describe", "--status")
     tool("kafka-metadata-quorum.sh", "--bootstrap-server", via.bootstrap, "describe", "--replication")

@@ -48,8 +48,8 @@ pub use decisions::{
 };
 pub use describe::{QuorumDescription, ReplicaProgress};
 pub use state::{
-    BrokerInfo, ClusterState, CommandError, CommandOutput, CommandResult, MetadataCommand,
-    PartitionInfo, TopicInfo, UNCLEAN_LEADER_ELECTION,
+    BrokerInfo, ClientQuota, ClusterState, CommandError, CommandOutput, CommandResult,
+    MetadataCommand, PartitionInfo, QuotaEntity, QuotaValue, TopicInfo, UNCLEAN_LEADER_ELECTION,
 };
 pub use voters::parse_voters;
 

@@ -56,6 +56,32 @@ pub struct TopicInfo {
     pub partitions: Vec<PartitionInfo>,
 }
 
+/// A client quota entity (Kafka's `ClientQuotaEntity`): entity types (`user`, `client-id`,
+/// `ip`) with a name each, `None` for the type's default; sorted by type, each type once.
+pub type QuotaEntity = Vec<(String, Option<String>)>;
+
+/// A quota value. Kafka's quotas are doubles; stored values are positive and finite (the
+/// broker validates them), so equality by bits is equality.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct QuotaValue(pub f64);
+
+impl PartialEq for QuotaValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for QuotaValue {}
+
+/// The quotas set on one entity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientQuota {
+    pub entity: QuotaEntity,
+    /// Quota key (`producer_byte_rate`, …) → value; never empty.
+    pub values: BTreeMap<String, QuotaValue>,
+}
+
 /// Everything the controller quorum agrees on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterState {
@@ -68,6 +94,9 @@ pub struct ClusterState {
     /// Dynamic broker configs: "" for the cluster default, a node id for one broker.
     #[serde(default)]
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Client quotas, sorted by entity, each entity once.
+    #[serde(default)]
+    pub client_quotas: Vec<ClientQuota>,
 }
 
 /// A change to the cluster metadata, as stored in the replicated log.
@@ -123,6 +152,12 @@ pub enum MetadataCommand {
     AlterBrokerConfigs {
         broker: String,
         changes: BTreeMap<String, Option<String>>,
+    },
+    /// Sets (`Some`) or removes (`None`) quota values of one entity (validated by the
+    /// proposer; the entity must be sorted by type).
+    AlterClientQuotas {
+        entity: QuotaEntity,
+        changes: BTreeMap<String, Option<QuotaValue>>,
     },
     /// Changes a partition's leader and/or ISR. When `expected_partition_epoch` is set and
     /// differs from the current partition epoch, the change is refused as stale.
@@ -251,6 +286,7 @@ impl ClusterState {
                 }
                 Ok(CommandOutput::Applied)
             }
+            C::AlterClientQuotas { entity, changes } => self.alter_client_quotas(entity, changes),
             C::ChangePartition {
                 topic,
                 partition,
@@ -412,6 +448,46 @@ impl ClusterState {
             }
         }
         Ok(())
+    }
+
+    fn alter_client_quotas(
+        &mut self,
+        entity: QuotaEntity,
+        changes: BTreeMap<String, Option<QuotaValue>>,
+    ) -> CommandResult {
+        let sorted = entity.windows(2).all(|w| w[0].0 < w[1].0);
+        if entity.is_empty() || !sorted {
+            return Err(invalid("a quota entity needs its types once each, sorted"));
+        }
+        if changes
+            .values()
+            .flatten()
+            .any(|v| !(v.0.is_finite() && v.0 > 0.0))
+        {
+            return Err(invalid("quota values must be positive and finite"));
+        }
+        let at = self
+            .client_quotas
+            .binary_search_by(|q| q.entity.cmp(&entity));
+        let mut values = match at {
+            Ok(i) => self.client_quotas[i].values.clone(),
+            Err(_) => BTreeMap::new(),
+        };
+        for (key, value) in changes {
+            match value {
+                Some(v) => values.insert(key, v),
+                None => values.remove(&key),
+            };
+        }
+        match (at, values.is_empty()) {
+            (Ok(i), true) => {
+                self.client_quotas.remove(i);
+            }
+            (Ok(i), false) => self.client_quotas[i].values = values,
+            (Err(_), true) => return Ok(CommandOutput::Unchanged),
+            (Err(i), false) => self.client_quotas.insert(i, ClientQuota { entity, values }),
+        }
+        Ok(CommandOutput::Applied)
     }
 
     fn change_partition(

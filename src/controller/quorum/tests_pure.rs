@@ -546,3 +546,62 @@ fn elect_leaders_preferred_and_unclean() {
         (3, vec![3])
     );
 }
+
+#[test]
+fn client_quotas_are_set_merged_and_removed_per_entity() {
+    let mut state = ClusterState::default();
+    let user = |n: Option<&str>| vec![("user".to_string(), n.map(str::to_string))];
+    let alter =
+        |entity: QuotaEntity, changes: &[(&str, Option<f64>)]| MetadataCommand::AlterClientQuotas {
+            entity,
+            changes: changes
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.map(QuotaValue)))
+                .collect(),
+        };
+    let set = alter(user(Some("alice")), &[("producer_byte_rate", Some(1024.0))]);
+    assert_eq!(state.apply(set), Ok(CommandOutput::Applied));
+    let more = alter(
+        user(Some("alice")),
+        &[
+            ("consumer_byte_rate", Some(2048.0)),
+            ("producer_byte_rate", None),
+        ],
+    );
+    assert!(state.apply(more).is_ok());
+    assert!(
+        state
+            .apply(alter(user(None), &[("request_percentage", Some(50.0))]))
+            .is_ok()
+    );
+    // Sorted by entity: the default (None) before a name.
+    let entities: Vec<_> = state
+        .client_quotas
+        .iter()
+        .map(|q| q.entity.clone())
+        .collect();
+    assert_eq!(entities, vec![user(None), user(Some("alice"))]);
+    assert_eq!(
+        state.client_quotas[1].values.keys().collect::<Vec<_>>(),
+        vec!["consumer_byte_rate"]
+    );
+    // Removing the last value removes the entity; removing from nothing changes nothing.
+    let gone = alter(user(Some("alice")), &[("consumer_byte_rate", None)]);
+    assert!(state.apply(gone.clone()).is_ok());
+    assert_eq!(state.client_quotas.len(), 1);
+    assert_eq!(state.apply(gone), Ok(CommandOutput::Unchanged));
+    // Refused, state unchanged: an unsorted entity, a value that is not positive.
+    let before = state.clone();
+    let unsorted = vec![("user".to_string(), None), ("client-id".to_string(), None)];
+    assert!(
+        state
+            .apply(alter(unsorted, &[("producer_byte_rate", Some(1.0))]))
+            .is_err()
+    );
+    assert!(
+        state
+            .apply(alter(user(None), &[("producer_byte_rate", Some(0.0))]))
+            .is_err()
+    );
+    assert_eq!(state, before);
+}
