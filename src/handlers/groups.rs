@@ -29,6 +29,28 @@ pub(super) fn coordinator_ready(broker: &Broker, group: &str) -> Result<(), Grou
     })
 }
 
+/// How long a group request waits for this broker to finish loading the group's
+/// partition before answering COORDINATOR_LOAD_IN_PROGRESS.
+const LOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// [`coordinator_ready`], but a load in progress is waited for, bounded: Kafka loads an
+/// empty or small partition at once, and librdkafka does not retry a synchronous commit
+/// refused with COORDINATOR_LOAD_IN_PROGRESS (a commit right after `__consumer_offsets`
+/// was created would fail).
+pub(super) async fn coordinator_loaded(broker: &Broker, group: &str) -> Result<(), GroupError> {
+    let deadline = tokio::time::Instant::now() + LOAD_WAIT;
+    loop {
+        match coordinator_ready(broker, group) {
+            Err(GroupError::CoordinatorLoadInProgress)
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 pub(super) fn now() -> i64 {
     crate::broker::now_ms()
 }

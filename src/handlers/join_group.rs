@@ -5,14 +5,14 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::errors;
-use super::groups::{coordinator_ready, now, opt_str};
+use super::groups::{coordinator_loaded, now, opt_str};
 use crate::broker::Broker;
 use crate::coordinator::{GroupError, JoinParams, JoinResult};
 use crate::protocol::Request;
 
 pub async fn handle(broker: &Broker, req: &Request, msg: JoinGroupRequest) -> JoinGroupResponse {
     let v = req.version;
-    if let Err(e) = coordinator_ready(broker, msg.group_id.0.as_str()) {
+    if let Err(e) = coordinator_loaded(broker, msg.group_id.0.as_str()).await {
         return response(v, JoinResult::error(msg.member_id.as_str(), e));
     }
     let params = JoinParams {

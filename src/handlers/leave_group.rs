@@ -5,7 +5,7 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::errors;
-use super::groups::{coordinator_ready, now, opt_str};
+use super::groups::{coordinator_loaded, now, opt_str};
 use crate::broker::Broker;
 use crate::protocol::Request;
 
@@ -23,11 +23,13 @@ pub async fn handle(broker: &Broker, req: &Request, msg: LeaveGroupRequest) -> L
     } else {
         vec![(msg.member_id.as_str().to_string(), None)]
     };
-    let result = coordinator_ready(broker, msg.group_id.0.as_str()).and_then(|()| {
-        broker
-            .groups
-            .leave(msg.group_id.0.as_str(), &members, now())
-    });
+    let result = coordinator_loaded(broker, msg.group_id.0.as_str())
+        .await
+        .and_then(|()| {
+            broker
+                .groups
+                .leave(msg.group_id.0.as_str(), &members, now())
+        });
     let result = match result {
         Ok(r) => broker
             .group_state_committed(msg.group_id.0.as_str())

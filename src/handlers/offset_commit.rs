@@ -7,7 +7,7 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::errors;
-use super::groups::{coordinator_ready, now, opt_str};
+use super::groups::{coordinator_loaded, now, opt_str};
 use crate::broker::Broker;
 use crate::coordinator::records::OffsetValue;
 use crate::protocol::Request;
@@ -37,16 +37,18 @@ pub async fn handle(
             }
         }
     }
-    let outcome = coordinator_ready(broker, msg.group_id.0.as_str()).and_then(|()| {
-        broker.groups.commit(
-            msg.group_id.0.as_str(),
-            msg.member_id.as_str(),
-            opt_str(&msg.group_instance_id).as_deref(),
-            msg.generation_id_or_member_epoch,
-            commits.clone(),
-            now,
-        )
-    });
+    let outcome = coordinator_loaded(broker, msg.group_id.0.as_str())
+        .await
+        .and_then(|()| {
+            broker.groups.commit(
+                msg.group_id.0.as_str(),
+                msg.member_id.as_str(),
+                opt_str(&msg.group_instance_id).as_deref(),
+                msg.generation_id_or_member_epoch,
+                commits.clone(),
+                now,
+            )
+        });
     // Answered once the offsets are replicated, as Kafka does.
     let outcome = broker.group_outcome_committed(outcome).await;
     let code_for = |topic: &str, partition: i32| -> i16 {

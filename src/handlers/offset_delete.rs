@@ -7,7 +7,7 @@ use kafka_protocol::messages::offset_delete_response::{
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use super::errors;
-use super::groups::{coordinator_ready, now};
+use super::groups::{coordinator_loaded, now};
 use crate::broker::Broker;
 use crate::protocol::Request;
 
@@ -26,11 +26,13 @@ pub async fn handle(
         })
         .filter(|(t, p)| broker.partition_exists(t, *p))
         .collect();
-    let outcome = coordinator_ready(broker, msg.group_id.0.as_str()).and_then(|()| {
-        broker
-            .groups
-            .delete_offsets(msg.group_id.0.as_str(), &known, now())
-    });
+    let outcome = coordinator_loaded(broker, msg.group_id.0.as_str())
+        .await
+        .and_then(|()| {
+            broker
+                .groups
+                .delete_offsets(msg.group_id.0.as_str(), &known, now())
+        });
     let outcome = broker.group_outcome_committed(outcome).await;
     let results = match outcome {
         Err(e) => {

@@ -4,13 +4,13 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::errors;
-use super::groups::{coordinator_ready, now, opt_str};
+use super::groups::{coordinator_loaded, now, opt_str};
 use crate::broker::Broker;
 use crate::coordinator::{GroupError, SyncParams, SyncResult};
 use crate::protocol::Request;
 
 pub async fn handle(broker: &Broker, req: &Request, msg: SyncGroupRequest) -> SyncGroupResponse {
-    let result = match coordinator_ready(broker, msg.group_id.0.as_str()) {
+    let result = match coordinator_loaded(broker, msg.group_id.0.as_str()).await {
         Err(e) => SyncResult {
             error: Some(e),
             ..Default::default()
