@@ -60,8 +60,8 @@ impl Broker {
         let state = self.metadata.snapshot();
         let mut seen: Vec<QuotaEntity> = Vec::new();
         let mut commands = Vec::new();
-        // Ok(Some(_)): changes to commit; Ok(None): nothing to change.
-        let mut results: Vec<Result<Option<()>, AlterQuotaError>> = Vec::new();
+        // Ok(true): changes to commit; Ok(false): nothing to change.
+        let mut results: Vec<Result<bool, AlterQuotaError>> = Vec::new();
         for a in alterations {
             let checked = check_alteration(a, &state.client_quotas, |h| {
                 resolvable.get(h).copied().unwrap_or(false)
@@ -73,12 +73,11 @@ impl Broker {
                 )),
                 Ok((entity, changes)) => {
                     seen.push(entity.clone());
-                    if changes.is_empty() {
-                        Ok(None)
-                    } else {
+                    let changed = !changes.is_empty();
+                    if changed {
                         commands.push(MetadataCommand::AlterClientQuotas { entity, changes });
-                        Ok(Some(()))
                     }
+                    Ok(changed)
                 }
             };
             results.push(result);
@@ -97,7 +96,7 @@ impl Broker {
             .into_iter()
             .map(|r| match (r, &committed) {
                 (Err(e), _) => Err(e),
-                (Ok(Some(_)), Err(e)) => Err(AlterQuotaError::Metadata(e.clone())),
+                (Ok(true), Err(e)) => Err(AlterQuotaError::Metadata(e.clone())),
                 (Ok(_), _) => Ok(()),
             })
             .collect()
@@ -208,6 +207,19 @@ impl ClientQuotas {
         }
     }
 
+    /// The quota of `kind` governing `client_id` (of the unauthenticated principal) and the
+    /// rate it is measured on; `None` without one.
+    fn governing(
+        quotas: &[ClientQuota],
+        kind: QuotaKind,
+        client_id: &str,
+    ) -> Option<(SensorKey, f64)> {
+        if quotas.is_empty() {
+            return None;
+        }
+        quotas::governing(quotas, kind.key(), ANONYMOUS, client_id)
+    }
+
     /// Records `value` for `client_id` (of the unauthenticated principal) against the
     /// quota of `kind` in `quotas`, and returns how long the client must wait, in ms.
     pub fn record(
@@ -218,11 +230,7 @@ impl ClientQuotas {
         value: f64,
         now_ms: i64,
     ) -> u64 {
-        if quotas.is_empty() {
-            return 0;
-        }
-        let Some((sensor, bound)) = quotas::governing(quotas, kind.key(), ANONYMOUS, client_id)
-        else {
+        let Some((sensor, bound)) = Self::governing(quotas, kind, client_id) else {
             return 0;
         };
         let mut rates = self.rates.lock().unwrap_or_else(|p| p.into_inner());
@@ -254,7 +262,7 @@ impl ClientQuotas {
         value: f64,
         now_ms: i64,
     ) {
-        let Some((sensor, _)) = quotas::governing(quotas, kind.key(), ANONYMOUS, client_id) else {
+        let Some((sensor, _)) = Self::governing(quotas, kind, client_id) else {
             return;
         };
         let mut rates = self.rates.lock().unwrap_or_else(|p| p.into_inner());
@@ -266,10 +274,7 @@ impl ClientQuotas {
     /// The most a fetch of `client_id` may return at once: what its quota allows in the
     /// window less one sample (Kafka's `getMaxValueInQuotaWindow`); `None` without a quota.
     pub fn fetch_cap(&self, quotas: &[ClientQuota], client_id: &str) -> Option<usize> {
-        if quotas.is_empty() {
-            return None;
-        }
-        let (_, bound) = quotas::governing(quotas, QuotaKind::Fetch.key(), ANONYMOUS, client_id)?;
+        let (_, bound) = Self::governing(quotas, QuotaKind::Fetch, client_id)?;
         let seconds = (self.samples.saturating_sub(1)) as f64 * self.window_ms as f64 / 1000.0;
         Some((bound * seconds).clamp(1.0, usize::MAX as f64) as usize)
     }

@@ -2,13 +2,12 @@
 //! `__consumer_offsets` partition (single keys up to v3, batched keys from v4). Creates
 //! `__consumer_offsets` on first use, as Kafka does.
 
-use std::time::Duration;
-
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::groups::coordinator_loaded;
 use crate::broker::Broker;
 use crate::coordinator::OFFSETS_TOPIC;
 use crate::protocol::Request;
@@ -67,9 +66,6 @@ pub async fn handle(
     }
 }
 
-/// How long FindCoordinator waits for this broker to load a group's offsets partition.
-const LOAD_WAIT: Duration = Duration::from_secs(5);
-
 async fn find(broker: &Broker, key_type: i8, key: &str) -> Found {
     match key_type {
         KEY_TYPE_GROUP => {
@@ -92,19 +88,12 @@ async fn find(broker: &Broker, key_type: i8, key: &str) -> Found {
             // This broker leads the group's partition but may still be loading it (the
             // topic was just created, or leadership just moved here): the answer waits,
             // bounded, for the load, so that the client's next group request is served
-            // rather than refused with COORDINATOR_LOAD_IN_PROGRESS (which librdkafka's
-            // commit does not retry).
-            if leader == broker.node_id() {
-                let deadline = tokio::time::Instant::now() + LOAD_WAIT;
-                while !broker.groups.owns(key) && tokio::time::Instant::now() < deadline {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                if !broker.groups.owns(key) {
-                    return Err((
-                        ResponseError::CoordinatorNotAvailable,
-                        "The coordinator is loading its offsets partition.".into(),
-                    ));
-                }
+            // rather than refused with COORDINATOR_LOAD_IN_PROGRESS.
+            if leader == broker.node_id() && coordinator_loaded(broker, key).await.is_err() {
+                return Err((
+                    ResponseError::CoordinatorNotAvailable,
+                    "The coordinator is loading its offsets partition.".into(),
+                ));
             }
             match broker.broker_endpoint(leader) {
                 Some((host, port)) if leader >= 0 => Ok((leader, host, port)),
